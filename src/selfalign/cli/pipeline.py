@@ -1,0 +1,138 @@
+"""``selfalign run``, the single-stage commands, ``status`` and ``config``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+RUN_HELP = """\
+Run the whole pipeline: seeds -> concepts -> instructions -> responses -> execute -> curate, and
+write an SFT dataset (sft.jsonl) in the run directory. With no CONFIG it runs the demo defaults:
+the embedded SmolLM2-135M model on the bundled seed corpus.
+
+Resumable: after an interruption (even kill -9) run the same command again; finished chunks are
+skipped and every LLM call already made comes from the run's cache.
+
+Examples:
+  selfalign run                                   # the demo, into runs/demo
+  selfalign run my.toml --set responses.n=10      # a config file plus overrides
+  selfalign run --model ~/models/qwen-0.5b.gguf --limit 200 --run-dir runs/qwen"""
+
+STAGE_HELP = {
+    "seeds": "mine docstring'd functions from the configured sources (stage 0)",
+    "concepts": "S->C: list the programming concepts of each seed (stage 1)",
+    "instructions": "C->I: write a new task from each concept list (stage 2)",
+    "responses": "I->R: answer each task n times with solution and tests (stage 3)",
+    "curate": "pick one passing answer per task, dedup, export sft.jsonl (stage 5)",
+}
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="TOML config file (default: the demo defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set responses.n=4 (repeatable; "
+                        "see `selfalign config` for every key)")
+    p.add_argument("--run-dir", help="run directory (same as --set run.dir=...)")
+    p.add_argument("--model", help="GGUF file, model directory, hub id or server URL "
+                                   "(same as --set model.model=...)")
+    p.add_argument("--limit", type=int, help="seeds that go on to generation, 0 = all "
+                                             "(same as --set run.limit=...)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the whole pipeline (resumable)", description=RUN_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_options(p)
+    p.add_argument("--restart-from", metavar="STAGE",
+                   help="forget this stage's and later stages' outputs, then run")
+    p.set_defaults(func=run_command, only=None)
+    for name, text in STAGE_HELP.items():
+        s = sub.add_parser(name, help=text, description=f"Run one stage of the pipeline: {text}. "
+                           "Its input stage must have finished in the same run directory.")
+        _add_config_options(s)
+        if name == "seeds":
+            s.add_argument("--source", action="append", default=None, metavar="PATH",
+                           help="a corpus to mine (directory, git repo, .jsonl/.parquet); repeatable")
+        s.set_defaults(func=run_command, only=[name], restart_from=None)
+    st = sub.add_parser("status", help="show a run's funnel and files",
+                        description="Print the funnel table of a run directory from its manifest.")
+    st.add_argument("run_dir", nargs="?", default="runs/demo", help="run directory (default runs/demo)")
+    st.add_argument("--json", action="store_true", help="print the manifest's stages as JSON")
+    st.set_defaults(func=status_command)
+    c = sub.add_parser("config", help="list every setting with its default and meaning",
+                       description="Print every config key with its default and help, or with "
+                                   "CONFIG the resolved config as TOML.")
+    c.add_argument("config", nargs="?", help="a TOML config to resolve and print")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    c.set_defaults(func=config_command)
+
+
+def _resolve(args: argparse.Namespace):
+    from selfalign.config import load_config
+
+    overrides = list(args.overrides)
+    if args.run_dir:
+        overrides.append(f"run.dir={json.dumps(args.run_dir)}")
+    if args.model:
+        overrides.append(f"model.model={json.dumps(args.model)}")
+    if args.limit is not None:
+        overrides.append(f"run.limit={args.limit}")
+    if getattr(args, "source", None):
+        overrides.append(f"seeds.sources={json.dumps(args.source)}")
+    return load_config(args.config, overrides)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    import logging
+
+    from selfalign.pipeline import run_pipeline
+
+    config = _resolve(args)
+    log = logging.getLogger("selfalign.pipeline").info
+    manifest = run_pipeline(config, only=args.only, restart_from=args.restart_from,
+                            progress=not args.no_progress, log=log)
+    _print_summary(Path(config.run.dir), {"stages": manifest.stages})
+    return 0
+
+
+def _print_summary(run_dir: Path, manifest: dict) -> None:
+    from rich.console import Console
+
+    from selfalign.report.funnel import funnel_table
+
+    console = Console()
+    console.print(funnel_table(manifest))
+    console.print(f"run directory: {run_dir.resolve()}")
+    sft = run_dir / "sft.jsonl"
+    if sft.exists():
+        console.print(f"SFT dataset:   {sft.resolve()}")
+    console.print(f"manifest:      {(run_dir / 'manifest.json').resolve()}")
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from selfalign.manifest import Manifest
+
+    path = Path(args.run_dir) / "manifest.json"
+    if not path.exists():
+        print(f"error: no manifest in {args.run_dir} (has a run started there?)", file=sys.stderr)
+        return 2
+    data = Manifest.read(path)
+    if args.json:
+        print(json.dumps(data["stages"], indent=2))
+    else:
+        _print_summary(Path(args.run_dir), data)
+    return 0
+
+
+def config_command(args: argparse.Namespace) -> int:
+    from selfalign.config import describe, load_config, to_toml
+
+    if args.config or args.overrides:
+        print(to_toml(load_config(args.config, args.overrides)), end="")
+        return 0
+    for key, default, text in describe():
+        print(f"{key:<32} {default:<24} {text}")
+    return 0

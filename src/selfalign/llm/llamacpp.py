@@ -1,0 +1,95 @@
+"""GGUF models through llama-cpp-python: the default backend on a CPU.
+
+llama.cpp runs one sequence at a time in this binding, so ``generate`` is a plain loop; what makes
+it fast on a laptop is the quantised model and llama.cpp's kernels, not batching. The model is
+loaded once per backend object and kept; ``n`` samples of one request use seeds ``seed + i`` so
+each sample is reproducible on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from selfalign.llm.base import BackendOptions, Completion, LLM, LLMError, Request, Result, require
+
+
+@dataclass
+class LlamaCppOptions(BackendOptions):
+    n_ctx: int = field(default=8192, metadata={"help": "context window in tokens (prompt + answer)"})
+    n_threads: int = field(default=0, metadata={"help": "CPU threads; 0 = one per core"})
+    n_batch: int = field(default=512, metadata={"help": "prompt tokens evaluated per step"})
+    n_gpu_layers: int = field(default=0, metadata={"help": "layers to offload to a GPU build of llama.cpp"})
+
+
+class LlamaCppLLM(LLM):
+    backend = "llamacpp"
+    Options = LlamaCppOptions
+
+    def __init__(self, model: str, options: LlamaCppOptions | None = None) -> None:
+        super().__init__(model, options)
+        path = Path(model)
+        if not path.is_file():
+            raise LLMError(f"GGUF model file not found: {model}")
+        llama_cpp = require("llama_cpp", "llamacpp")
+        opts = self.options
+        threads = opts.n_threads or os.cpu_count() or 1
+        # llama.cpp prints its load log straight to fd 2; keep the terminal readable.
+        with _quiet_stderr():
+            try:
+                self._llama = llama_cpp.Llama(
+                    model_path=str(path), n_ctx=opts.n_ctx, n_threads=threads,
+                    n_batch=opts.n_batch, n_gpu_layers=opts.n_gpu_layers, verbose=False)
+            except ValueError as exc:
+                raise LLMError(f"llama.cpp could not load {model}: {exc}") from None
+        self.n_ctx = self._llama.n_ctx()
+
+    def generate(self, requests: Sequence[Request]) -> list[Result]:
+        return [Result([self._sample(r, i) for i in range(r.params.n)]) for r in requests]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True))
+
+    def _sample(self, request: Request, index: int) -> Completion:
+        p = request.params
+        prompt_tokens = self._llama.tokenize(request.prompt.encode("utf-8"), add_bos=True, special=True)
+        budget = self.n_ctx - len(prompt_tokens)
+        if budget < 1:
+            raise LLMError(f"prompt of {len(prompt_tokens)} tokens does not fit the context window "
+                           f"of {self.n_ctx} (set [model.options] n_ctx)")
+        kwargs: dict[str, Any] = dict(
+            max_tokens=min(p.max_tokens, budget), temperature=p.temperature, top_p=p.top_p,
+            stop=list(p.stop) or None)
+        if p.seed is not None:
+            kwargs["seed"] = p.seed + index
+        out = self._llama.create_completion(prompt_tokens, **kwargs)
+        choice, usage = out["choices"][0], out["usage"]
+        return Completion(text=choice["text"], finish_reason=choice["finish_reason"] or "stop",
+                          prompt_tokens=usage["prompt_tokens"],
+                          completion_tokens=usage["completion_tokens"])
+
+    def close(self) -> None:
+        llama = getattr(self, "_llama", None)
+        if llama is not None:
+            llama.close()
+            self._llama = None
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-level writes to stderr (llama.cpp logs) while loading."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(fd, 2)
+            os.close(fd)

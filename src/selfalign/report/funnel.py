@@ -1,0 +1,33 @@
+"""The funnel table: for each stage, records in, kept, dropped by reason, and time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+TOP_REASONS = 4
+
+
+def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for name, entry in manifest.get("stages", {}).items():
+        dropped = entry.get("dropped", {})
+        reasons = sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{r} {n}" for r, n in reasons[:TOP_REASONS])
+        if len(reasons) > TOP_REASONS:
+            shown += f", +{len(reasons) - TOP_REASONS} more"
+        rows.append((name, str(entry.get("in", "")), str(entry.get("kept", "")),
+                     f"{sum(dropped.values())}" + (f" ({shown})" if shown else ""),
+                     f"{entry.get('seconds', 0):.1f}s" if entry.get("status") == "done" else entry.get("status", "")))
+    return rows
+
+
+def funnel_table(manifest: dict[str, Any]) -> Table:
+    table = Table(title="selfalign funnel", title_justify="left")
+    for column, justify in (("stage", "left"), ("in", "right"), ("kept", "right"),
+                            ("dropped (top reasons)", "left"), ("time", "right")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in funnel_rows(manifest):
+        table.add_row(*row)
+    return table

@@ -1,0 +1,37 @@
+import pytest
+
+from selfalign.llm import LLMError, embedded_model_path, load_llm, resolve_model
+from selfalign.llm.base import SamplingParams, backend_class
+
+
+def test_resolution_by_shape(tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert resolve_model(None) == ("llamacpp", embedded_model_path())
+    assert resolve_model(str(gguf)) == ("llamacpp", str(gguf))
+    assert resolve_model(str(tmp_path)) == ("transformers", str(tmp_path))
+    assert resolve_model("http://127.0.0.1:8000/v1") == ("openai", "http://127.0.0.1:8000/v1")
+    assert resolve_model("bigcode/starcoder2-15b") == ("transformers", "bigcode/starcoder2-15b")
+    assert resolve_model("bigcode/starcoder2-15b", "vllm") == ("vllm", "bigcode/starcoder2-15b")
+
+
+def test_bad_models_are_explained(tmp_path):
+    with pytest.raises(LLMError, match="model path not found"):
+        resolve_model("./nowhere/model.gguf")
+    text = tmp_path / "notes.txt"
+    text.write_text("hi")
+    with pytest.raises(LLMError, match="not a .gguf model"):
+        resolve_model(str(text))
+    with pytest.raises(LLMError, match="unknown backend 'tgi'"):
+        backend_class("tgi")
+
+
+def test_unknown_backend_option_is_named():
+    with pytest.raises(LLMError, match=r"unknown option\(s\) n_ctxx .*known: .*n_ctx"):
+        load_llm(options={"n_ctxx": 10})
+
+
+def test_sampling_params_validate():
+    with pytest.raises(ValueError):
+        SamplingParams(n=0)
+    assert SamplingParams(stop=["a"]).stop == ("a",)

@@ -1,0 +1,61 @@
+import pytest
+
+from selfalign.config import Config, ConfigError, describe, load_config, to_toml
+
+
+def test_defaults_run_the_demo():
+    cfg = load_config()
+    assert isinstance(cfg, Config)
+    assert cfg.model.model == "" and cfg.run.dir == "runs/demo"
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[run]\ndir = "runs/x"\nlimit = 5\n[responses]\nn = 3\ntemperature = 1\n')
+    cfg = load_config(path, ["responses.n=7", "run.dir=runs/y", 'model.options={n_ctx = 2048}'])
+    assert cfg.run.dir == "runs/y" and cfg.run.limit == 5
+    assert cfg.responses.n == 7 and cfg.responses.temperature == 1.0
+    assert cfg.model.options == {"n_ctx": 2048}
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[responses]\nnn = 3\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: unknown key responses\.nn"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="unknown key nosuch"):
+        load_config(None, ["nosuch.key=1"])
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[responses]\nn = "many"\n')
+    with pytest.raises(ConfigError, match=r"responses\.n should be int, got 'many'"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"run\.limit should be int"):
+        load_config(None, ["run.limit=true"])
+    with pytest.raises(ConfigError, match=r"instructions\.categories\[1\] should be str"):
+        load_config(None, ['instructions.categories=["a", 2]'])
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[run\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["justaword"])
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["responses.n=5"])
+    path = tmp_path / "resolved.toml"
+    path.write_text(to_toml(cfg))
+    assert load_config(path) == cfg
+
+
+def test_every_setting_has_help():
+    rows = describe()
+    assert rows and all(help_text for _, _, help_text in rows)
