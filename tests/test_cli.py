@@ -1,0 +1,62 @@
+"""The command line as a user meets it: help that teaches, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from selfalign.cli import build_parser, main
+
+COMMANDS = ["run", "seeds", "concepts", "instructions", "responses", "curate", "status", "config",
+            "respond"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"selfalign {command}" in out and len(out.splitlines()) > 4
+
+
+def test_top_level_help_lists_the_commands():
+    text = build_parser().format_help()
+    for command in COMMANDS:
+        assert command in text
+
+
+def test_bad_config_is_one_line_without_traceback(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("[responses]\nsamples = 3\n")
+    assert main(["run", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "unknown key responses.samples" in err
+    assert "Traceback" not in err
+
+
+def test_stage_without_its_input_says_what_to_do(tmp_path, capsys):
+    assert main(["responses", "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the output of 'instructions'" in err
+
+
+def test_config_lists_every_key_and_resolves_overrides(capsys):
+    assert main(["config"]) == 0
+    listing = capsys.readouterr().out
+    assert "responses.n" in listing and "seeds.near_dedup_threshold" in listing
+    assert main(["config", "--set", "responses.n=9"]) == 0
+    assert "n = 9" in capsys.readouterr().out
+
+
+def test_status_prints_the_funnel(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    stages = {"concepts": {"status": "done", "in": 4, "kept": 3, "dropped": {"truncated": 1}, "seconds": 2.0}}
+    (run / "manifest.json").write_text(json.dumps({"format": "selfalign.manifest", "version": 1,
+                                                   "stages": stages}))
+    assert main(["status", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "concepts" in out and "truncated 1" in out
+    assert main(["status", str(tmp_path / "none")]) == 2
