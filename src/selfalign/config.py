@@ -37,7 +37,9 @@ class RunConfig:
     seed: int = _help("global seed; item i of a stage draws from seed + i", 0)
     limit: int = _help("how many seeds go on to generation (0 = all)", 12)
     chunk_size: int = _help("items per committed chunk: a kill loses at most one chunk's "
-                            "unfinished work (finished LLM calls are cached)", 4)
+                            "unfinished work (finished LLM calls are cached); a server backend "
+                            "runs a chunk's requests concurrently, so raise it there (e.g. 256)", 4)
+    parquet: bool = _help("also write each stage's kept records as <stage>.parquet", False)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from selfalign.config import Config, to_toml
 from selfalign.context import StageContext
 from selfalign.manifest import Manifest
 from selfalign.records import Dropped, Record, content_hash
-from selfalign.store import AtomicJsonl, count_rows, header, iter_jsonl, read_records
+from selfalign.store import AtomicJsonl, count_rows, header, iter_jsonl, read_records, write_parquet
 
 StageFn = Callable[[StageContext, list[tuple[int, Record]]], Iterable[Record | Dropped]]
 
@@ -36,13 +36,17 @@ class PipelineError(RuntimeError):
 @dataclass(frozen=True)
 class Stage:
     name: str
-    kind: str                        # record kind of the kept output
     input: str | None                # stage whose kept output this one reads
     sections: tuple[str, ...]        # config sections that change this stage's output
     fn: StageFn
     whole: bool = False              # needs all input at once: one chunk
     limited: bool = False            # reads only the first run.limit input records
     finish: Callable[[StageContext], dict[str, str]] | None = None  # exports after merging
+
+    @property
+    def kind(self) -> str:
+        """Record kind of the kept output."""
+        return STAGE_KINDS[self.name]
 
 
 def _stages() -> list[Stage]:
@@ -55,12 +59,12 @@ def _stages() -> list[Stage]:
     from selfalign.sandbox.stage import execute_stage
 
     return [
-        Stage("seeds", "seed", None, ("seeds",), seeds_stage, whole=True),
-        Stage("concepts", "concepts", "seeds", ("model", "concepts"), concepts_stage, limited=True),
-        Stage("instructions", "instruction", "concepts", ("model", "instructions"), instructions_stage),
-        Stage("responses", "response", "instructions", ("model", "responses"), responses_stage),
-        Stage("execute", "verdict", "responses", ("execute",), execute_stage),
-        Stage("curate", "example", "execute", ("curate",), curate_stage, whole=True, finish=export_sft),
+        Stage("seeds", None, ("seeds",), seeds_stage, whole=True),
+        Stage("concepts", "seeds", ("model", "concepts"), concepts_stage, limited=True),
+        Stage("instructions", "concepts", ("model", "instructions"), instructions_stage),
+        Stage("responses", "instructions", ("model", "responses"), responses_stage),
+        Stage("execute", "responses", ("execute",), execute_stage),
+        Stage("curate", "execute", ("curate",), curate_stage, whole=True, finish=export_sft),
     ]
 
 
@@ -132,15 +136,20 @@ def _run_stage(stage: Stage, ctx: StageContext, manifest: Manifest, digest: str,
     def llm_used() -> dict[str, int]:
         return {k: v - base[k] for k, v in ctx.llm_stats().items()}
 
-    seen = _run_chunks(stage, ctx, parts, lambda: manifest.tick(stage.name, llm_used()))
+    seen = _run_chunks(stage, ctx, parts, lambda: manifest.tick(stage.name, llm_used()), log)
     counts = _merge(stage, ctx.run_dir, parts)
     # A stage without input records (seed mining) counts the candidates it judged.
     counts["in"] = seen if stage.input else counts["out"]
     files = {"kept": out.name, "dropped": f"{stage.name}.dropped.jsonl"}
+    if ctx.config.run.parquet:
+        rows = [r.to_dict() for r in read_records(out, stage.kind)]
+        write_parquet(out.with_suffix(".parquet"), rows)
+        files["parquet"] = out.with_suffix(".parquet").name
     if stage.finish:
         files.update(stage.finish(ctx))
     manifest.finish(stage.name, counts, files, llm_used())
     shutil.rmtree(parts, ignore_errors=True)
+    log(f"{stage.name}: {counts['in']} in, {counts['kept']} kept, dropped {counts['dropped']}")
 
 
 def _prepare_parts(parts: Path, chunk_size: int, digest: str) -> Path:
@@ -176,7 +185,8 @@ def _chunks(items: Iterator[tuple[int, Record]], size: int) -> Iterator[list[tup
         yield chunk
 
 
-def _run_chunks(stage: Stage, ctx: StageContext, parts: Path, on_commit: Callable[[], None]) -> int:
+def _run_chunks(stage: Stage, ctx: StageContext, parts: Path, on_commit: Callable[[], None],
+                log: Callable[[str], None]) -> int:
     """Run every unfinished chunk; return how many input records the stage read."""
     items, total = _inputs(stage, ctx)
     seen = 0
@@ -184,7 +194,9 @@ def _run_chunks(stage: Stage, ctx: StageContext, parts: Path, on_commit: Callabl
     with ctx.progress_bar(stage.name, total) as advance:
         for index, chunk in enumerate(chunks):
             part = parts / f"{index:06d}.jsonl"
-            if not part.exists():
+            if part.exists():
+                log(f"{stage.name}: chunk {index} already done")
+            else:
                 with AtomicJsonl(part) as writer:
                     for outcome in stage.fn(ctx, chunk):
                         writer.write(_part_row(outcome))

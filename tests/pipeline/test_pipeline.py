@@ -16,6 +16,7 @@ import pytest
 from scripted import ScriptedServer
 from selfalign.config import load_config
 from selfalign.pipeline import PipelineError, run_pipeline
+from selfalign.store import read_records
 
 CORPUS = '''
 def scale(values, factor):
@@ -76,7 +77,7 @@ def _stage_rows(run_dir: Path, name: str) -> list[dict]:
 
 def test_end_to_end_funnel_and_lineage(tmp_path):
     with ScriptedServer() as server:
-        config = load_config(None, _overrides(tmp_path, server.url, tmp_path / "run"))
+        config = load_config(None, _overrides(tmp_path, server.url, tmp_path / "run", **{"run.parquet": True}))
         manifest = run_pipeline(config, progress=False)
     stages = manifest.stages
     assert list(stages) == ["seeds", "concepts", "instructions", "responses", "execute", "curate"]
@@ -92,6 +93,9 @@ def test_end_to_end_funnel_and_lineage(tmp_path):
     for row in sft:
         assert row["seed_id"] in seeds  # every SFT row traces back to its seed
         assert row["prompt"].endswith("### Response\n") and "assert" not in row["completion"]
+    for name, kind in (("responses", "response"), ("curate", "example")):
+        as_parquet = list(read_records(tmp_path / "run" / f"{name}.parquet", kind))
+        assert as_parquet == list(read_records(tmp_path / "run" / f"{name}.jsonl", kind))
     dropped = (tmp_path / "run" / "execute.dropped.jsonl").read_text().splitlines()[1:]
     assert all(json.loads(d)["reason"] == "exec:fail" for d in dropped)
     assert json.loads(dropped[0])["record"]["exec"]["error_type"] == "AssertionError"
