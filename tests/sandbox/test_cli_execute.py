@@ -1,0 +1,69 @@
+"""`selfalign execute` end to end: a real JSONL file in, verdict rows out, malformed lines reported."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from selfalign.cli.execute import register
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="selfalign")
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+ROWS = [
+    '{"id": "a", "code": "def f(x):\\n    return x + 1", "tests": "assert f(1) == 2", "meta": {"k": 1}}',
+    "this is not json",
+    '{"id": 7, "code": "def f(x):\\n    return x", "tests": "assert f(1) == 2, \'off by one\'"}',
+    "[1, 2]",
+    '{"id": "no-code"}',
+    "",
+    '{"id": "loop", "code": "while True:\\n    pass", "timeout_s": 0.3}',
+    '{"id": "bad-tests", "code": "x = 1", "tests": 5}',
+]
+
+
+def test_execute_writes_each_row_with_its_verdict(tmp_path, capsys):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("\n".join(ROWS) + "\n")
+    assert run_cli(["execute", str(src), "-o", str(dst), "--timeout", "2", "--memory-mb", "512",
+                    "--workers", "2"]) == 0
+    rows = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", 7, "loop"]
+    assert rows[0]["meta"] == {"k": 1} and rows[0]["exec"]["status"] == "pass"
+    assert rows[1]["exec"]["status"] == "fail" and rows[1]["exec"]["error"] == "off by one"
+    assert rows[2]["exec"]["status"] == "timeout"
+    assert set(rows[0]["exec"]) == {"status", "exit_code", "wall_s", "cpu_s", "peak_mb", "error_type",
+                                    "error", "stdout_tail", "stderr_tail", "isolation"}
+    err = capsys.readouterr().err
+    for lineno, reason in ((2, "not valid JSON"), (4, "expected a JSON object"), (5, "'code'"), (8, "'tests'")):
+        assert f"in.jsonl:{lineno}: skipped:" in err and reason in err
+    assert "3 rows executed" in err
+
+    # A rerun answers from the cache and writes the same verdicts.
+    assert run_cli(["execute", str(src), "-o", str(dst), "--timeout", "2", "--memory-mb", "512"]) == 0
+    again = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [r["exec"] for r in again] == [r["exec"] for r in rows]
+    assert "cached 3" in capsys.readouterr().err
+
+
+def test_missing_input_and_bad_limits_are_errors(tmp_path, capsys):
+    assert run_cli(["execute", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "code": "pass"}\n')
+    assert run_cli(["execute", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "o.jsonl"), "--timeout", "0"]) == 2
+    assert "timeout_s must be > 0" in capsys.readouterr().err
+
+
+def test_help_teaches_the_row_format(capsys):
+    with pytest.raises(SystemExit):
+        run_cli(["execute", "--help"])
+    out = capsys.readouterr().out
+    for word in ("IN.jsonl", "tests", "blocked", "--memory-mb", "--workers", "examples:"):
+        assert word in out
