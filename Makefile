@@ -26,7 +26,7 @@ $(BIN)/python:
 # bubblewrap gives the sandbox its namespaces; without it the sandbox falls back (docs/sandbox.md).
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-	  (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap libseccomp2 >/dev/null) || \
 	  echo "note: bubblewrap not installed (run as root or: sudo apt-get install bubblewrap)"; }
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python

