@@ -1,0 +1,228 @@
+"""Backend for any OpenAI-compatible server (vLLM, llama.cpp server, TGI, Ollama) over HTTP.
+
+It calls ``POST {base_url}/completions`` (plain text completion: the pipeline sends raw few-shot
+prompts, never chat messages) from a bounded thread pool, one HTTP request per prompt. Transient
+failures (429, 5xx, timeouts, dropped connections, malformed JSON) are retried with exponential
+backoff and jitter, honouring ``Retry-After``; anything else, or the last failed try, raises an
+``LLMError`` naming the URL, the status and the start of the body.
+
+Trade-off: the standard library's ``urllib`` instead of an async client. One thread per in-flight
+request is cheap at the concurrency a single server sustains (tens), and it keeps the backend
+free of dependencies. Servers that ignore ``n`` (llama.cpp's) are topped up with extra requests.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
+                                SamplingParams)
+
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+SNIPPET_CHARS = 300
+
+
+@dataclass
+class OpenAIOptions(BackendOptions):
+    model_name: str = field(default="default", metadata={
+        "help": "served model name sent as the request's 'model' (vLLM: the --served-model-name; "
+                "llama.cpp's server accepts any)"})
+    api_key: str | None = field(default=None, metadata={
+        "help": "bearer token; default: the OPENAI_API_KEY environment variable, else none"})
+    concurrency: int = field(default=8, metadata={
+        "help": "requests in flight at once"})
+    timeout: float = field(default=300.0, metadata={
+        "help": "seconds to wait for the server on one request before retrying it"})
+    retries: int = field(default=5, metadata={
+        "help": "retries after the first try for 429, 5xx, timeouts and connection errors"})
+    backoff: float = field(default=1.0, metadata={
+        "help": "first retry delay in seconds; doubles each retry, with random jitter"})
+    max_backoff: float = field(default=60.0, metadata={
+        "help": "longest wait between tries in seconds, Retry-After included"})
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise LLMError("option 'concurrency' must be at least 1")
+        if self.retries < 0:
+            raise LLMError("option 'retries' must be 0 or more")
+
+
+class _Transient(Exception):
+    """A failed try worth repeating; carries what the final error message needs."""
+
+    def __init__(self, what: str, retry_after: float | None = None) -> None:
+        super().__init__(what)
+        self.retry_after = retry_after
+
+
+class OpenAILLM(LLM):
+    """Text completions from an OpenAI-compatible server; ``model`` is its base URL (…/v1)."""
+
+    backend = "openai"
+    Options = OpenAIOptions
+    supports_seed = True   # passed through; whether it is honoured is the server's business
+    batched = True         # requests run concurrently
+
+    def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
+        super().__init__(model.rstrip("/"), options)
+        if not self.model.startswith(("http://", "https://")):
+            raise LLMError(f"the openai backend needs a server URL such as "
+                           f"http://127.0.0.1:8000/v1, got {model!r}")
+        self.url = self.model + "/completions"
+        self._api_key = self.options.api_key or os.environ.get("OPENAI_API_KEY")
+
+    @property
+    def name(self) -> str:
+        # One URL may serve several models; the served name is part of the identity.
+        return f"{self.backend}:{self.model}#{self.options.model_name}"
+
+    def generate(self, requests: Sequence[Request]) -> list[Result]:
+        if not requests:
+            return []
+        pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="openai")
+        try:
+            return list(pool.map(self._complete, requests))
+        finally:
+            # On the first error, drop queued requests instead of sending them.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _complete(self, request: Request) -> Result:
+        """One prompt; tops up the choices when the server returned fewer than ``n``."""
+        params = request.params
+        completions = self._choices(request.prompt, params, params.n, params.seed)
+        while len(completions) < params.n:
+            k = len(completions)
+            seed = None if params.seed is None else params.seed + k
+            completions += self._choices(request.prompt, params, 1, seed)
+        return Result(completions[:params.n])
+
+    def _choices(self, prompt: str, params: SamplingParams, n: int,
+                 seed: int | None) -> list[Completion]:
+        body = self._post(self._payload(prompt, params, n, seed))
+        return parse_choices(body, self.url)
+
+    def _payload(self, prompt: str, params: SamplingParams, n: int,
+                 seed: int | None) -> dict[str, Any]:
+        payload = {"model": self.options.model_name, "prompt": prompt, "n": n,
+                   "temperature": params.temperature, "top_p": params.top_p,
+                   "max_tokens": params.max_tokens}
+        if params.stop:
+            payload["stop"] = list(params.stop)
+        if seed is not None:
+            payload["seed"] = seed
+        return payload
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST with retries; returns the decoded JSON body or raises LLMError."""
+        data = json.dumps(payload).encode()
+        tries = self.options.retries + 1
+        for attempt in range(tries):
+            try:
+                return self._post_once(data)
+            except _Transient as failure:
+                if attempt == tries - 1:
+                    raise LLMError(f"{self.url} failed after {tries} tries; "
+                                   f"last: {failure}") from None
+                time.sleep(self._delay(attempt, failure.retry_after))
+        raise AssertionError("unreachable")
+
+    def _post_once(self, data: bytes) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.options.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            raise self._http_failure(error) from None
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
+            # URLError is an OSError: refused connections land here too (a server starting up).
+            raise _Transient(f"{type(error).__name__}: {_reason(error)}") from None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise _Transient(f"malformed JSON in a 200 response: {_snippet(raw)}") from None
+
+    def _http_failure(self, error: urllib.error.HTTPError) -> Exception:
+        body = _snippet(error.read())
+        what = f"HTTP {error.code}: {body}"
+        if error.code in RETRY_STATUSES:
+            return _Transient(what, parse_retry_after(error.headers.get("Retry-After")))
+        # 400/401/404…: the request itself is wrong, so repeating it cannot help.
+        return LLMError(f"{self.url} rejected the request: {what}")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        cap = self.options.max_backoff
+        if retry_after is not None:
+            return min(retry_after, cap)
+        # "Equal jitter": half fixed, half random, so retries of many threads spread out.
+        base = min(cap, self.options.backoff * 2 ** attempt)
+        return base / 2 + random.uniform(0, base / 2)
+
+
+def parse_choices(body: dict[str, Any], url: str) -> list[Completion]:
+    """Turn a /completions response body into Completions, checking its shape."""
+    try:
+        choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
+        texts = [str(c["text"]) for c in choices]
+        reasons = [_finish_reason(c.get("finish_reason")) for c in choices]
+    except (KeyError, TypeError, AttributeError):
+        raise LLMError(f"{url} answered without choices[].text: "
+                       f"{_snippet(json.dumps(body).encode())}") from None
+    usage = body.get("usage") or {}
+    prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    shares = _split_tokens(int(usage.get("completion_tokens") or 0), texts)
+    return [Completion(text, reason, prompt_tokens, share)
+            for text, reason, share in zip(texts, reasons, shares)]
+
+
+def _finish_reason(reason: Any) -> str:
+    # Servers say "stop", "eos", "stop_sequence", None…; only "length" means cut off.
+    return "length" if reason == "length" else "stop"
+
+
+def _split_tokens(total: int, texts: list[str]) -> list[int]:
+    """Usage counts all choices together; share it out by text length (exact when n == 1)."""
+    if len(texts) == 1:
+        return [total]
+    chars = sum(len(t) for t in texts)
+    if chars == 0:
+        return [total // len(texts)] * len(texts)
+    shares = [total * len(t) // chars for t in texts]
+    shares[-1] += total - sum(shares)
+    return shares
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either delay seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _reason(error: BaseException) -> str:
+    return str(getattr(error, "reason", None) or error) or "no detail"
+
+
+def _snippet(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip().replace("\n", " ")
+    return repr(text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else ""))

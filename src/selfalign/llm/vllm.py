@@ -1,0 +1,108 @@
+"""Backend for in-process vLLM on GPUs: the fast path for large runs on one machine.
+
+vLLM batches and schedules all requests itself (continuous batching, paged KV cache), so
+``generate`` hands it every prompt at once with per-request sampling parameters. It is imported
+only when chosen and lives in the ``[vllm]`` extra; a missing package or a missing GPU fails at
+construction with an LLMError that says what to install or which backend to use instead.
+
+Trade-off: in-process means the model is loaded once per selfalign process and needs the GPU to
+itself; to share one server between runs, start ``vllm serve`` and use the openai backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
+                                SamplingParams, require)
+
+
+@dataclass
+class VLLMOptions(BackendOptions):
+    tensor_parallel_size: int = field(default=1, metadata={
+        "help": "GPUs to shard the model over"})
+    dtype: str = field(default="auto", metadata={
+        "help": "weights dtype passed to vLLM: auto, bfloat16, float16, float32"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={
+        "help": "fraction of GPU memory vLLM may take for weights and KV cache"})
+    max_model_len: int | None = field(default=None, metadata={
+        "help": "context length; default: the model's"})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "tokenizer directory or hub id (needed for GGUF models)"})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "allow model code from the model directory or hub"})
+    enforce_eager: bool = field(default=False, metadata={
+        "help": "skip CUDA graph capture: slower generation, faster start, less memory"})
+    require_gpu: bool = field(default=True, metadata={
+        "help": "fail early when torch sees no CUDA GPU (set false for a CPU build of vLLM)"})
+
+
+class VLLMLLM(LLM):
+    backend = "vllm"
+    Options = VLLMOptions
+    supports_seed = True
+    batched = True
+
+    def __init__(self, model: str, options: VLLMOptions | None = None) -> None:
+        super().__init__(model, options)
+        self.vllm = require("vllm", "vllm")
+        if self.options.require_gpu:
+            check_gpu()
+        self.engine = self._engine()
+
+    def _engine(self) -> Any:
+        opts = self.options
+        kwargs = dict(model=self.model, tensor_parallel_size=opts.tensor_parallel_size,
+                      dtype=opts.dtype, gpu_memory_utilization=opts.gpu_memory_utilization,
+                      trust_remote_code=opts.trust_remote_code, enforce_eager=opts.enforce_eager)
+        if opts.max_model_len:
+            kwargs["max_model_len"] = opts.max_model_len
+        if opts.tokenizer:
+            kwargs["tokenizer"] = opts.tokenizer
+        try:
+            return self.vllm.LLM(**kwargs)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise LLMError(f"vLLM could not load {self.model!r}: {exc}") from None
+
+    def sampling_params(self, params: SamplingParams) -> Any:
+        return self.vllm.SamplingParams(
+            n=params.n, temperature=params.temperature, top_p=params.top_p,
+            max_tokens=params.max_tokens, stop=list(params.stop) or None, seed=params.seed)
+
+    def generate(self, requests: Sequence[Request]) -> list[Result]:
+        if not requests:
+            return []
+        outputs = self.engine.generate([r.prompt for r in requests],
+                                       [self.sampling_params(r.params) for r in requests],
+                                       use_tqdm=False)
+        return [to_result(output) for output in outputs]
+
+    def close(self) -> None:
+        self.engine = None
+
+
+def to_result(output: Any) -> Result:
+    """A vLLM RequestOutput → Result; vLLM already cuts text at stop strings.
+
+    vLLM says "stop" (EOS or a stop string), "length" or "abort"; an aborted output is
+    incomplete, so it counts as truncated and the pipeline drops it.
+    """
+    prompt_tokens = len(output.prompt_token_ids or ())
+    return Result([Completion(c.text, "stop" if c.finish_reason == "stop" else "length",
+                              prompt_tokens, len(c.token_ids)) for c in output.outputs])
+
+
+def check_gpu() -> None:
+    """Fail with the reason before vLLM does so with a long traceback."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        raise LLMError("the vllm backend needs torch with CUDA: "
+                       "pip install 'selfalign[vllm]'") from None
+    if not torch.cuda.is_available():
+        raise LLMError(f"the vllm backend needs an NVIDIA GPU, and torch {torch.__version__} "
+                       "sees none (no CUDA device or a CPU-only torch build). On CPU use "
+                       "backend 'llamacpp' (GGUF) or 'transformers'; or run `vllm serve` on a "
+                       "GPU machine and use backend 'openai' with its URL.")
