@@ -1,0 +1,330 @@
+"""Exact and MinHash near-duplicate detection, shared by seed mining and curation.
+
+Near-dedup follows the usual recipe (word shingles -> MinHash signatures -> LSH banding ->
+candidate pairs -> keep the first of each group) but computes everything for a whole batch of
+texts in numpy instead of one Python object per text:
+
+* tokens and shingles are hashed with a vectorised polynomial hash over the concatenated bytes
+  of all texts, so no Python code runs per token;
+* signatures use *one-permutation hashing* with densification (Li, Owen & Zhang 2012;
+  Shrivastava 2017): each shingle is hashed once and lands in one of ``num_perm`` bins, the
+  signature keeps the minimum per bin, and empty bins borrow from another bin. Its collision
+  probability per slot equals the Jaccard similarity, like ``num_perm`` independent
+  permutations, at O(shingles) instead of O(shingles x num_perm) work.
+
+The trade-off: the whole batch (signatures of ``num_perm`` uint32 per text) sits in memory,
+which is ~250 MB for a million texts at 64 slots, and the hash values differ from datasketch's
+(the decisions agree; ``bench/seeds.py`` measures that against exact Jaccard). Candidate pairs
+from LSH are verified on the signatures, so a reported pair has estimated Jaccard >= threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import numpy as np
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]+")
+_SHINGLE_BASE = np.uint64(0x9E3779B97F4A7C15)
+_EMPTY = np.uint32(0xFFFFFFFF)
+_SMALL_BUCKET = 16   # LSH buckets up to this size are paired in vectorised passes
+_MAX_BUCKET = 2000   # beyond this, a bucket's extra members pair only with its first one
+
+
+def word_tokens(text: str) -> list[bytes]:
+    """The tokens shingles are made of: runs of ASCII letters/digits/_ or non-ASCII bytes."""
+    return _WORD.findall(text.encode("utf-8", "surrogatepass"))
+
+
+def shingle_set(text: str, size: int) -> set[bytes]:
+    """Reference shingles (space-joined token n-grams) for exact Jaccard and for datasketch."""
+    tokens = word_tokens(text)
+    if len(tokens) <= size:
+        return {b" ".join(tokens)} if tokens else set()
+    return {b" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads sums and products so every bit is usable."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> np.uint64(27))
+        x = x * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+_IS_WORD = np.zeros(256, dtype=bool)
+for _lo, _hi in ((48, 57), (65, 90), (97, 122), (95, 95), (128, 255)):
+    _IS_WORD[_lo:_hi + 1] = True
+# Tabulation hashing: a token's hash is the sum of a random 64-bit value per (position, byte).
+_BYTE_TABLE = np.random.default_rng(0x5E1F).integers(0, 2**63, size=(64, 256), dtype=np.uint64) * 2 + 1
+
+
+def _token_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Hash every word token of every text; returns (hashes, owning text index) in text order."""
+    blobs = [t.encode("utf-8", "surrogatepass") for t in texts]
+    data = np.frombuffer(b"\n".join(blobs) + b"\n", dtype=np.uint8)
+    doc_starts = np.cumsum([0] + [len(b) + 1 for b in blobs[:-1]]) if blobs else np.zeros(0, np.int64)
+    is_word = _IS_WORD[data]
+    edges = np.diff(is_word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    offsets = np.cumsum(lengths) - lengths           # each token's first byte among word bytes
+    pos = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+    values = _BYTE_TABLE[np.minimum(pos, 63), data[is_word]]
+    with np.errstate(over="ignore"):
+        hashes = _mix64(np.add.reduceat(values, offsets) + lengths.astype(np.uint64))
+    return hashes, np.searchsorted(doc_starts, starts, side="right") - 1
+
+
+def _shingle_hashes(texts: Sequence[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit shingle hashes and their text index; a text shorter than ``size`` is one shingle."""
+    tokens, owner = _token_hashes(texts)
+    n = len(tokens)
+    counts = np.bincount(owner, minlength=len(texts))
+    with np.errstate(over="ignore"):
+        acc = np.zeros(max(n - size + 1, 0), dtype=np.uint64)
+        for k in range(size):                       # polynomial over the window's token hashes
+            acc = acc * _SHINGLE_BASE + tokens[k:n - size + 1 + k]
+    full = owner[: len(acc)] == owner[size - 1:] if len(acc) else np.zeros(0, dtype=bool)
+    hashes, owners = [_mix64(acc[full])], [owner[: len(acc)][full]]
+    short = np.flatnonzero((counts > 0) & (counts < size))
+    if len(short):                                  # whole-text shingle for short texts
+        first = np.concatenate(([0], np.cumsum(counts)))[short]
+        with np.errstate(over="ignore"):
+            whole = np.zeros(len(short), dtype=np.uint64)
+            for k in range(size - 1):
+                take = k < counts[short]
+                whole = np.where(take, whole * _SHINGLE_BASE + tokens[np.minimum(first + k, n - 1)], whole)
+        hashes.append(_mix64(whole))
+        owners.append(short)
+    return (np.concatenate(hashes) >> np.uint64(32)).astype(np.uint32), np.concatenate(owners)
+
+
+@dataclass(frozen=True)
+class MinHashParams:
+    num_perm: int = 128
+    shingle_size: int = 5
+    threshold: float = 0.5
+    seed: int = 1
+    # LSH is tuned to miss few pairs (false negatives weigh this much more than false
+    # positives): the extra candidates cost little, because every candidate is verified.
+    fn_weight: float = 4.0
+
+
+def signatures(texts: Sequence[str], params: MinHashParams, chunk_bytes: int = 1 << 22) -> np.ndarray:
+    """One-permutation MinHash signatures, shape (len(texts), num_perm), dtype uint32.
+
+    A text with no tokens gets an all-EMPTY signature and never matches anything. Texts are
+    processed in chunks of about ``chunk_bytes`` so peak memory stays ~40x that."""
+    return _signatures_and_fill(texts, params, chunk_bytes)[0]
+
+
+def _signatures_and_fill(texts: Sequence[str], params: MinHashParams,
+                         chunk_bytes: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures and, per text, how many bins its shingles filled before densification."""
+    chunks, start, size = [], 0, 0
+    for i, text in enumerate(texts):
+        size += len(text)
+        if size >= chunk_bytes:
+            chunks.append(_chunk_signatures(texts[start:i + 1], params))
+            start, size = i + 1, 0
+    chunks.append(_chunk_signatures(texts[start:], params))
+    return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+
+
+def _salted(shingles: np.ndarray, seed: int) -> np.ndarray:
+    salt = np.uint64(int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "little"))
+    return _mix64(shingles.astype(np.uint64) ^ salt)
+
+
+def _chunk_signatures(texts: Sequence[str], params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
+    p = params.num_perm
+    shingles, owner = _shingle_hashes(texts, params.shingle_size)
+    h = _salted(shingles, params.seed)
+    bins = (h % np.uint64(p)).astype(np.int64)
+    values = (h >> np.uint64(32)).astype(np.uint32)
+    values[values == _EMPTY] -= np.uint32(1)
+    sig = np.full(len(texts) * p, _EMPTY, dtype=np.uint32)
+    np.minimum.at(sig, owner * p + bins, values)
+    sig = sig.reshape(len(texts), p)
+    return _densify(sig), (sig != _EMPTY).sum(axis=1)
+
+
+def _densify(sig: np.ndarray) -> np.ndarray:
+    """Fill each empty bin from the next non-empty bin to its right (circularly), tagged with
+    the distance, so that two texts agree on a filled bin only if they agree on its donor."""
+    n, p = sig.shape
+    if n == 0:
+        return sig
+    doubled = np.concatenate([sig, sig], axis=1)
+    idx = np.where(doubled != _EMPTY, np.arange(2 * p), 2 * p)
+    donor = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1][:, :p]
+    has_any = donor[:, 0] < 2 * p
+    donor = np.where(has_any[:, None], donor, np.arange(p))
+    dist = (donor - np.arange(p)).astype(np.uint32)
+    with np.errstate(over="ignore"):
+        filled = np.take_along_axis(doubled, donor, axis=1) + dist * np.uint32(0x9E3779B1)
+    return np.where(has_any[:, None], filled, _EMPTY).astype(np.uint32)
+
+
+@lru_cache(maxsize=32)
+def lsh_params(threshold: float, num_perm: int, fn_weight: float = 1.0) -> tuple[int, int]:
+    """Bands x rows minimising false positives + fn_weight x false negatives around the
+    threshold (the standard S-curve integral, evaluated numerically)."""
+    combos = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])
+    bands, rows = combos[:, :1].astype(float), combos[:, 1:].astype(float)
+    xs = np.linspace(0.0, 1.0, 201)
+    prob = 1 - (1 - xs ** rows) ** bands                       # (combos, xs): P(candidate | J = x)
+    fp = np.trapezoid(np.where(xs < threshold, prob, 0), xs, axis=1)
+    fn = np.trapezoid(np.where(xs >= threshold, 1 - prob, 0), xs, axis=1)
+    best = combos[int(np.argmin(fp + fn_weight * fn))]
+    return int(best[0]), int(best[1])
+
+
+def candidate_pairs(sig: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """LSH banding: unique (i, j) pairs, i < j, sharing at least one band; shape (k, 2)."""
+    n, p = sig.shape
+    bands, rows = lsh_params(params.threshold, p, params.fn_weight)
+    valid = np.flatnonzero(sig[:, 0] != _EMPTY)
+    block = sig[valid, :bands * rows].reshape(len(valid), bands, rows).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        keys = np.arange(bands, dtype=np.uint64) * _SHINGLE_BASE
+        for r in range(rows):
+            keys = _mix64(keys + block[:, :, r])
+    flat_keys, flat_ids = keys.ravel(), np.repeat(valid, bands)
+    order = np.argsort(flat_keys, kind="stable")
+    pairs = _bucket_pairs(flat_keys[order], flat_ids[order])
+    low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    codes = np.sort((low * n + high)[low != high].astype(np.int64))
+    codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def _bucket_pairs(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """All pairs within runs of equal sorted keys. Small buckets are paired with vectorised
+    offset comparisons; the few big ones (many copies of one boilerplate function) one by one,
+    all pairs up to _MAX_BUCKET members and a star around the first member beyond that."""
+    found = [np.zeros((0, 2), dtype=np.int64)]
+    for d in range(1, _SMALL_BUCKET):
+        same = keys[d:] == keys[:-d]
+        if not same.any():
+            return np.concatenate(found)
+        found.append(np.stack([ids[:-d][same], ids[d:][same]], axis=1))
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    sizes = np.diff(np.append(starts, len(keys)))
+    for start, size in zip(starts[sizes > _SMALL_BUCKET], sizes[sizes > _SMALL_BUCKET]):
+        members = ids[start:start + min(size, _MAX_BUCKET)]
+        i, j = np.triu_indices(len(members), k=_SMALL_BUCKET)
+        found.append(np.stack([members[i], members[j]], axis=1))
+        rest = ids[start + len(members):start + size]
+        found.append(np.stack([np.full(len(rest), members[0]), rest], axis=1))
+    return np.concatenate(found)
+
+
+def estimated_jaccard(sig: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    if len(pairs) == 0:
+        return np.zeros(0)
+    return (sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1)
+
+
+def exact_jaccard(texts: Sequence[str], pairs: np.ndarray, size: int) -> np.ndarray:
+    """Jaccard of the shingle sets (as 32-bit hashes) of each pair, computed in numpy."""
+    if len(pairs) == 0:
+        return np.zeros(0)
+    docs, local = np.unique(pairs, return_inverse=True)
+    local = local.reshape(pairs.shape)
+    shingles, owner = _shingle_hashes([texts[i] for i in docs], size)
+    keys = np.unique((owner.astype(np.uint64) << np.uint64(32)) | shingles.astype(np.uint64))
+    key_owner = (keys >> np.uint64(32)).astype(np.int64)
+    bounds = np.searchsorted(key_owner, np.arange(len(docs) + 1))
+    sizes = np.diff(bounds)
+    # For each pair, look every shingle of its second text up among the first text's shingles.
+    a, b = local[:, 0], local[:, 1]
+    lengths = sizes[b]
+    pair_of = np.repeat(np.arange(len(pairs)), lengths)
+    starts = np.repeat(bounds[b], lengths) + np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    queries = (a[pair_of].astype(np.uint64) << np.uint64(32)) | (keys[starts] & np.uint64(0xFFFFFFFF))
+    where = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    inter = np.bincount(pair_of, weights=keys[where] == queries, minlength=len(pairs))
+    union = sizes[a] + sizes[b] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def duplicate_pairs(texts: Sequence[str], params: MinHashParams) -> np.ndarray:
+    """Pairs (i < j) whose Jaccard similarity is at least ``params.threshold``: estimated from
+    the signatures, and computed exactly where the estimate is within 3 sigma of the threshold."""
+    sig, filled = _signatures_and_fill(texts, params)
+    pairs = candidate_pairs(sig, params)
+    est = estimated_jaccard(sig, pairs)
+    t = params.threshold
+    # A text with m < num_perm shingles fills at most m bins, so its estimate rests on ~m
+    # samples: the doubt margin widens for short texts.
+    samples = np.minimum(filled[pairs[:, 0]], filled[pairs[:, 1]]) if len(pairs) else np.zeros(0)
+    margin = 3 * np.sqrt(t * (1 - t) / np.maximum(samples, 1))
+    unsure = np.abs(est - t) < margin
+    keep = est >= t
+    keep[unsure] = exact_jaccard(texts, pairs[unsure], params.shingle_size) >= t
+    return pairs[keep]
+
+
+def near_duplicates(texts: Sequence[str], params: MinHashParams) -> list[int]:
+    """For each text, -1 if kept, else the index of an earlier kept text it near-duplicates.
+
+    Greedy in input order: a text is dropped only when it matches a text that was kept, so
+    chains (A~B, B~C, A!~C) keep A and C."""
+    pairs = duplicate_pairs(texts, params)
+    neighbours: dict[int, list[int]] = {}
+    for i, j in pairs.tolist():
+        neighbours.setdefault(j, []).append(i)
+    result = [-1] * len(texts)
+    for j in sorted(neighbours):
+        result[j] = next((i for i in sorted(neighbours[j]) if result[i] == -1), -1)
+    return result
+
+
+def normalized_key(text: str) -> str:
+    """Exact-dedup key: sha1 of the text with trailing spaces and blank lines dropped."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return hashlib.sha1("\n".join(l for l in lines if l).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ExactDeduper:
+    """Remembers normalised texts seen so far; ``first(text)`` is True the first time only."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def first(self, text: str, ident: str = "") -> bool:
+        key = normalized_key(text)
+        if key in self.seen:
+            return False
+        self.seen[key] = ident
+        return True
+
+    def original(self, text: str) -> str | None:
+        """The ident of the first text with the same key, if any."""
+        return self.seen.get(normalized_key(text))
+
+
+def exact_duplicates(texts: Iterable[str]) -> list[int]:
+    """For each text, -1 if first of its kind, else the index of the first equal text."""
+    first: dict[str, int] = {}
+    out = []
+    for i, text in enumerate(texts):
+        key = normalized_key(text)
+        out.append(first.setdefault(key, i) if key in first else -1)
+        first.setdefault(key, i)
+    return out
