@@ -52,13 +52,14 @@ def _version() -> str:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'the user must fix something', printed without a traceback."""
+    from selfalign.benchmarks import BenchmarkError
     from selfalign.config import ConfigError
     from selfalign.generate.pool import PoolError
     from selfalign.llm.base import LLMError
     from selfalign.pipeline import PipelineError
     from selfalign.store import InputError
 
-    return (ConfigError, InputError, LLMError, PipelineError, PoolError, FileNotFoundError)
+    return (BenchmarkError, ConfigError, InputError, LLMError, PipelineError, PoolError, FileNotFoundError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,87 @@
+"""Generate samples for a benchmark with any LLM backend, appending them to a resumable file.
+
+Greedy (temperature 0, n=1) by default; n samples with a temperature for pass@k. Requests go to
+the backend in batches of problems, each asking for the samples that task still lacks, so a killed
+run restarts where it stopped (see ``samples.py``). Trade-off: a batch is written only when it
+is complete, so a kill loses up to one batch of generation; smaller batches lose less but give
+batching backends (vLLM) less to work with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from selfalign.benchmarks import Problem
+from selfalign.evaluate.extract import extract_code, truncate_completion
+from selfalign.evaluate.prompts import prompt_for
+from selfalign.evaluate.samples import Sample, SampleWriter
+from selfalign.llm.base import LLM, Completion, Request, SamplingParams
+from selfalign.train.template import STOP, cut_response, render_prompt
+
+
+@dataclass
+class GenerationConfig:
+    n: int = field(default=1, metadata={"help": "samples per problem"})
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling when temperature > 0"})
+    max_tokens: int = field(default=512, metadata={"help": "new tokens per sample"})
+    base: bool = field(default=False, metadata={"help": "plain completion (base model), no template"})
+    seed: int = field(default=0, metadata={"help": "sampling seed (per task and sample)"})
+    batch_size: int = field(default=8, metadata={"help": "problems per generate() call"})
+    repeat_prompt: bool = field(default=True, metadata={
+        "help": "instruct mode: the response prefix repeats the function signature and docstring"})
+
+
+def build_request(problem: Problem, config: GenerationConfig, sample: int) -> Request:
+    spec = prompt_for(problem, config.repeat_prompt)
+    greedy = config.temperature == 0
+    params = SamplingParams(
+        temperature=config.temperature, top_p=1.0 if greedy else config.top_p,
+        max_tokens=config.max_tokens, n=1,
+        stop=spec.base_stops if config.base else (STOP,),
+        seed=None if greedy else config.seed + 1000 * sample + hash_task(problem.task_id))
+    prompt = spec.completion_prompt if config.base else render_prompt(spec.instruction, spec.response_prefix)
+    return Request(prompt, params)
+
+
+def hash_task(task_id: str) -> int:
+    """A stable small integer per task (Python's hash() is salted per process)."""
+    return sum((i + 1) * ord(ch) for i, ch in enumerate(task_id)) % 100_003
+
+
+def to_sample(problem: Problem, config: GenerationConfig, index: int, completion: Completion) -> Sample:
+    spec = prompt_for(problem, config.repeat_prompt)
+    if config.base:
+        body = truncate_completion(completion.text, spec.base_stops)
+        raw = completion.text
+        # HumanEval completes the function the prompt opened; elsewhere the prompt is prose.
+        code = spec.completion_prompt + body if problem.benchmark in ("humaneval", "humaneval+") else body
+    else:
+        raw = cut_response(spec.response_prefix, completion.text)
+        code = extract_code(raw)
+    if problem.benchmark == "ds1000":     # DS-1000 answers sit in <code> ... </code>
+        code = code.split("</code>")[0].split("END SOLUTION")[0].replace("<code>", "")
+    return Sample(problem.task_id, index, code, raw=raw,
+                  meta={"finish_reason": completion.finish_reason,
+                        "completion_tokens": completion.completion_tokens})
+
+
+def generate_samples(llm: LLM, problems: Sequence[Problem], writer: SampleWriter,
+                     config: GenerationConfig, progress: Callable[[int], None] | None = None) -> None:
+    """Fill ``writer``'s file with ``config.n`` samples for every problem (resuming)."""
+    todo = [(p, i) for p in problems for i in writer.missing(p.task_id, config.n)]
+    done_tasks = len(problems) - len({p.task_id for p, _ in todo})
+    if progress and done_tasks:
+        progress(done_tasks)
+    for start in range(0, len(todo), config.batch_size * config.n):
+        batch = todo[start:start + config.batch_size * config.n]
+        results = llm.generate([build_request(p, config, i) for p, i in batch])
+        by_task: dict[str, list[Sample]] = {}
+        for (problem, index), result in zip(batch, results):
+            by_task.setdefault(problem.task_id, []).append(
+                to_sample(problem, config, index, result.completions[0]))
+        for samples in by_task.values():
+            writer.write(samples)
+        if progress:
+            progress(len({p.task_id for p, i in batch if i == config.n - 1}))

@@ -1,0 +1,61 @@
+"""The in-sandbox runner's pure parts: typed JSON round trips and EvalPlus-style comparison."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from selfalign.evaluate.runtime import all_close, decode, encode, matches, same_output, small
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 3, 2 ** 80, 1.5, float("inf"), "s", [1, (2, 3)], (), {1, 2}, frozenset({"a"}),
+    {1: "a", (2, 3): [4]}, b"\x00\xff", 1 + 2j, [{"k": {3}}]])
+def test_typed_json_round_trips(value):
+    assert decode(encode(value)) == value
+    assert type(decode(encode(value))) is type(value)
+
+
+def test_nan_survives_and_unknown_types_compare_by_repr():
+    assert math.isnan(decode(encode(float("nan"))))
+    opaque = decode(encode(range(3)))
+    assert opaque == range(3) and not opaque == range(4)
+
+
+def test_floats_get_a_tolerance_but_types_must_agree():
+    assert matches(0.1 + 0.2, 0.3, [], 0, "")
+    assert not matches(0.31, 0.3, [], 0, "")
+    assert matches([1.0, 2.0000000001], [1.0, 2.0], [], 0, "")
+    assert not matches((1.0, 2.0000001), [1.0, 2.0], [], 1e-6, "")
+    assert not all_close([1.0], [1.0, 2.0], 1e-6)
+    assert matches(2, 2.0, [], 0, "") and not matches("2", 2, [], 0, "")
+
+
+def test_special_oracles():
+    xs = [-6.0, 11.0, -6.0, 1.0]                      # (x-1)(x-2)(x-3)
+    assert matches(2.0, 1.0, [xs], 1e-4, "find_zero")  # another root than the reference's
+    assert not matches(2.5, 1.0, [xs], 1e-4, "find_zero")
+    assert matches(True, "<re.Match object>", [], 0, "not_none")
+    assert not matches(False, "<re.Match object>", [], 0, "not_none")
+    assert matches(0, 5, [], 0, "zero_ok") and not matches(1, 5, [], 0, "zero_ok")
+
+
+def test_stdout_comparison_like_livecodebench():
+    assert same_output("3\n", "3")
+    assert same_output("1 2  \n3.0\n\n", "1 2\n3")
+    assert not same_output("1 2\n", "1 2\n3")
+    assert not same_output("yes", "no")
+
+
+def test_small_stops_early_on_big_values():
+    assert small([1, 2, 3]) and not small(list(range(10 ** 6)))
+    assert not small("x" * 5000)
+
+
+def test_string_sequences_are_recomputed_rather_than_compared_to_a_stored_order():
+    from selfalign.evaluate.runtime import order_may_follow_hash
+
+    assert order_may_follow_hash(("b", "a")) and order_may_follow_hash([[1, "x"], [2, "y"]])
+    assert not order_may_follow_hash(["only"]) and not order_may_follow_hash((3, 1, 2))
+    assert not order_may_follow_hash("a string")
