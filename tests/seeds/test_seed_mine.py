@@ -23,7 +23,8 @@ def test_demo_corpus_end_to_end_is_deterministic():
     assert len(seeds) >= 100
     assert {"extract:no_docstring", "filter:no_return", "typecheck:error", "dedup:near"} <= set(reasons)
     assert all(s.license and s.license.startswith("PSF-2.0") for s in seeds)
-    assert all(s.path.startswith("cpython-3.11/") and 0 < s.start_line <= s.end_line for s in seeds)
+    assert all(s.path.startswith("Lib/") and 0 < s.start_line <= s.end_line for s in seeds)
+    assert all(s.source.endswith("cpython-3.11.jsonl.gz") for s in seeds)
     assert len({s.id for s in seeds}) == len(seeds)
     again, _ = run(SeedsConfig(workers=1, typecheck=False))
     assert [s.id for s in seeds] == [s.id for s in again if s.id in {x.id for x in seeds}]

@@ -12,8 +12,9 @@ from importlib import resources
 
 
 def demo_corpus() -> str:
-    """Path of the bundled demo corpus (a few CPython standard-library modules)."""
-    return str(resources.files("selfalign") / "data" / "corpus")
+    """Path of the bundled demo corpus: 39 CPython standard-library modules as one JSONL file
+    (The Stack's columns), so the package carries no second copy of stdlib code as modules."""
+    return str(resources.files("selfalign") / "data" / "corpus" / "cpython-3.11.jsonl.gz")
 
 
 BANNED_WORDS = ["todo", "fixme", "bug"]
