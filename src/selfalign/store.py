@@ -8,6 +8,7 @@ half a file. Reading is strict and names the file, line and field of the first b
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -84,11 +85,13 @@ def write_records(path: str | Path, kind: str, rows: Iterable[dict[str, Any]]) -
     return out.count
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-empty line; a bad line raises InputError naming it."""
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-empty line of a .jsonl or .jsonl.gz file; a bad line
+    raises InputError naming the file and line."""
     path = Path(path)
+    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        fh = path.open(encoding="utf-8")
+        fh = opener(path, "rt", encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"file not found: {path}") from None
     with fh:
@@ -102,6 +105,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+            raise InputError(f"{path}: cannot be read ({exc})") from None
 
 
 def read_records(path: str | Path, kind: str) -> Iterator[Record]:

@@ -9,13 +9,13 @@ MBPP, ``test_cases`` for everything but LiveCodeBench).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from selfalign.store import InputError, iter_jsonl
 
 
 class BenchmarkError(ValueError):
@@ -94,18 +94,13 @@ def sha256_file(path: Path) -> str:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) pairs of a .jsonl or .jsonl.gz file; blank lines are skipped."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BenchmarkError(f"{path}:{lineno}: invalid JSON: {exc}") from None
+    try:
+        for lineno, row in iter_jsonl(path):
             if not isinstance(row, dict):
                 raise BenchmarkError(f"{path}:{lineno}: expected a JSON object")
             yield lineno, row
+    except InputError as exc:
+        raise BenchmarkError(str(exc)) from None
 
 
 def need(row: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...] = str) -> Any:

@@ -14,14 +14,14 @@ than ``n`` words are skipped because such short snippets (``return a + b``) occu
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from selfalign.store import iter_jsonl
 
 log = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+")
@@ -116,22 +116,14 @@ def file_texts(files: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _jsonl_texts(path: Path) -> list[tuple[str, str]]:
-    opener = gzip.open if path.name.endswith(".gz") else open
     out: list[tuple[str, str]] = []
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            items = row.items() if isinstance(row, dict) else [("value", row)]
-            for key, value in items:
-                if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                    value = "\n".join(value)
-                if isinstance(value, str):
-                    out.append((f"{path.name}:{number}:{key}", value))
+    for number, row in iter_jsonl(path):
+        items = row.items() if isinstance(row, dict) else [("value", row)]
+        for key, value in items:
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = "\n".join(value)
+            if isinstance(value, str):
+                out.append((f"{path.name}:{number}:{key}", value))
     return out
 
 
