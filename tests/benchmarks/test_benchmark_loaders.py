@@ -72,7 +72,7 @@ def test_missing_file_and_bad_rows_name_the_place(tmp_path):
     with pytest.raises(BenchmarkError, match=r"ds1000.jsonl:1: missing field 'reference_code'"):
         load("ds1000", str(bad))
     bad.write_text("{not json\n")
-    with pytest.raises(BenchmarkError, match=r"ds1000.jsonl:1: invalid JSON"):
+    with pytest.raises(BenchmarkError, match=r"ds1000.jsonl:1: not valid JSON"):
         load("ds1000", str(bad))
     with pytest.raises(BenchmarkError, match="unknown benchmark"):
         load("humaneval++")

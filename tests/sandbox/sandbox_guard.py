@@ -63,4 +63,7 @@ def require_isolation() -> None:
     """Hostile programs run only under real isolation; skip, saying why, when it is missing."""
     why = isolation.bwrap_works()
     if why is not None:
+        # CI installs bubblewrap itself, so there a missing isolation is a failure, not a skip.
+        if os.environ.get("SELFALIGN_REQUIRE_ISOLATION") == "1":
+            pytest.fail(f"SELFALIGN_REQUIRE_ISOLATION=1 but bubblewrap isolation is unavailable: {why}")
         pytest.skip(f"hostile programs need bubblewrap isolation here: {why}")

@@ -88,14 +88,16 @@ def bwrap_args(tmpfs_mb: int) -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    seen: set[str] = set()
-    for root in _python_roots():
-        args += _bind_with_parents(root, seen)
     args += ["--ro-bind", str(WORKER_SCRIPT), SANDBOX_MOUNT,
              "--ro-bind", str(HARNESS_SCRIPT), "/sandbox/harness.py", "--proc", "/proc", "--dev", "/dev",
              "--size", str(tmpfs_mb * 1024 * 1024), "--perms", "0755", "--tmpfs", "/tmp",
-             "--size", str(16 * 1024 * 1024), "--perms", "0755", "--tmpfs", "/dev/shm",
-             "--chdir", "/tmp", "--clearenv"]
+             "--size", str(16 * 1024 * 1024), "--perms", "0755", "--tmpfs", "/dev/shm"]
+    # The Python installation is bound after the private /tmp is mounted, so an interpreter or
+    # venv that lives under /tmp (a CI checkout, say) is bound on top of it instead of hidden.
+    seen: set[str] = set()
+    for root in _python_roots():
+        args += _bind_with_parents(root, seen)
+    args += ["--chdir", "/tmp", "--clearenv"]
     for key, value in {**BASE_ENV, "HOME": "/tmp", "TMPDIR": "/tmp"}.items():
         args += ["--setenv", key, value]
     args += ["--cap-drop", "ALL"]
