@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from selfalign.benchmarks import benchmark_dir, dataset_info, load
