@@ -60,3 +60,12 @@ def test_status_prints_the_funnel(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "concepts" in out and "truncated 1" in out
     assert main(["status", str(tmp_path / "none")]) == 2
+
+
+def test_status_of_a_damaged_manifest_is_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{not json")
+    assert main(["status", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "manifest.json: not valid JSON" in err and "Traceback" not in err

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from selfalign.config import Config
-from selfalign.store import atomic_write_text
+from selfalign.store import InputError, atomic_write_text
 
 FORMAT = "selfalign.manifest"
 VERSION = 1
@@ -55,9 +55,9 @@ class Manifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise ValueError(f"{path}: not a {FORMAT} v{VERSION} file")
+            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise InputError(f"{path}: not a {FORMAT} v{VERSION} file")
         return data
 
     def start(self, stage: str, config_hash: str) -> None:

@@ -24,7 +24,8 @@ from selfalign.config import Config, to_toml
 from selfalign.context import StageContext
 from selfalign.manifest import Manifest
 from selfalign.records import Dropped, Record, content_hash
-from selfalign.store import AtomicJsonl, count_rows, header, iter_jsonl, read_records, write_parquet
+from selfalign.store import (AtomicJsonl, atomic_write_text, count_rows, header, iter_jsonl,
+                             read_records, write_parquet)
 
 StageFn = Callable[[StageContext, list[tuple[int, Record]]], Iterable[Record | Dropped]]
 
@@ -164,7 +165,7 @@ def _prepare_parts(parts: Path, chunk_size: int, digest: str) -> Path:
         if not same:
             shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
-    meta_path.write_text(json.dumps(want))
+    atomic_write_text(meta_path, json.dumps(want))
     return parts
 
 

@@ -14,7 +14,7 @@ from typing import Iterator
 from selfalign.context import StageContext
 from selfalign.generate.parse import strip_tests
 from selfalign.records import Dropped, Example, Record, Verdict
-from selfalign.store import AtomicJsonl
+from selfalign.store import AtomicJsonl, read_records
 from selfalign.train.template import render_prompt
 
 SFT_FILE = "sft.jsonl"
@@ -63,8 +63,6 @@ def _reject(v: Verdict, limit: int, seen_instructions: set[str], seen_responses:
 def export_sft(ctx: StageContext) -> dict[str, str]:
     """Write ``sft.jsonl``: plain JSONL (no header: trainers read it directly), one row per example
     with the rendered ``prompt`` and the ``completion`` (BOS/EOS are added as tokens at training)."""
-    from selfalign.store import read_records
-
     with AtomicJsonl(ctx.run_dir / SFT_FILE) as out:
         for ex in read_records(ctx.run_dir / "curate.jsonl", "example"):
             out.write({"id": ex.id, "prompt": render_prompt(ex.instruction), "completion": ex.response,

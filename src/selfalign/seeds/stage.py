@@ -13,5 +13,5 @@ def seeds_stage(ctx: StageContext, items: list[tuple[int, Record]]) -> Iterator[
 
     cfg = ctx.config.seeds
     # The self-judged docstring filter is the only part that needs the model.
-    llm = ctx.llm if getattr(cfg, "judge", False) else None
+    llm = ctx.llm if cfg.judge else None
     yield from mine_seeds(cfg, llm=llm, progress=ctx.show_progress)
