@@ -59,3 +59,28 @@ def test_string_sequences_are_recomputed_rather_than_compared_to_a_stored_order(
     assert order_may_follow_hash(("b", "a")) and order_may_follow_hash([[1, "x"], [2, "y"]])
     assert not order_may_follow_hash(["only"]) and not order_may_follow_hash((3, 1, 2))
     assert not order_may_follow_hash("a string")
+
+
+def test_test_limits_count_cpu_time_and_end_waiting_code_by_the_wall_backstop():
+    """A spinning call ends after its CPU limit; a sleeping one (no CPU) after the wall backstop;
+    and neither timer is left running afterwards."""
+    import signal
+    import time
+
+    from selfalign.evaluate.runtime import TestTimeout, call_limited, wall_limit
+
+    def spin():
+        while True:
+            pass
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    with pytest.raises(TestTimeout):
+        call_limited(spin, (), 0.2)
+    assert 0.18 <= time.process_time() - cpu < 0.5
+    wall = time.perf_counter()
+    with pytest.raises(TestTimeout):
+        call_limited(time.sleep, (30,), 0.05)
+    assert wall_limit(0.05) - 0.05 <= time.perf_counter() - wall < wall_limit(0.05) + 1.0
+    assert call_limited(sum, ([1, 2, 3],), 0.05) == 6
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

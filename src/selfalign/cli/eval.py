@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instruct response prefix for HumanEval: a fence plus the repeated prompt "
                         "(default, as in PIPELINE.md) or the fence alone")
     p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: CPU count)")
-    p.add_argument("--min-time-limit", type=float, default=0.5,
-                   help="floor of each test's time limit, s (default 0.5; EvalPlus uses 4)")
+    p.add_argument("--min-time-limit", type=float, default=None,
+                   help="floor of each test's limit, in CPU seconds (default 0.25; EvalPlus: 4 s of wall time)")
     p.add_argument("--time-limit-factor", type=float, default=4.0, help="x the reference run time (default 4)")
     p.add_argument("--lcb-start", default=None, help="LiveCodeBench: first contest date (YYYY-MM-DD)")
     p.add_argument("--lcb-end", default=None, help="LiveCodeBench: last contest date (YYYY-MM-DD)")
@@ -74,7 +74,8 @@ def _config(args: argparse.Namespace):
                                     max_tokens=args.max_tokens, base=args.base,
                                     repeat_prompt=args.prefix == "prompt"),
         score=ScoreConfig(workers=args.workers,
-                          time=TimeLimits(floor_s=args.min_time_limit, factor=args.time_limit_factor)))
+                          time=TimeLimits(factor=args.time_limit_factor, **(
+                              {"floor_s": args.min_time_limit} if args.min_time_limit is not None else {}))))
 
 
 def run_eval_command(args: argparse.Namespace) -> int:

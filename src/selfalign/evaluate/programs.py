@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from selfalign.benchmarks import Problem
-from selfalign.evaluate.runtime import LOAD_LIMIT_S, encode
+from selfalign.evaluate.runtime import LOAD_LIMIT_S, encode, wall_limit
 from selfalign.sandbox import Program
 
 REFERENCE_MARK = "@@REFERENCE@@"
@@ -32,9 +32,10 @@ ORACLES = {"humaneval+": {"find_zero": "find_zero"},
 
 @dataclass(frozen=True)
 class TimeLimits:
-    """EvalPlus-style per-test limits: max(floor, factor x the reference solution's time)."""
+    """EvalPlus-style per-test limits: max(floor, factor x the reference solution's time), both in
+    CPU seconds (see runtime.py); the wall-clock backstops scale from them."""
 
-    floor_s: float = field(default=0.5, metadata={"help": "smallest limit per test, seconds"})
+    floor_s: float = field(default=0.25, metadata={"help": "smallest limit per test, CPU seconds"})
     factor: float = field(default=4.0, metadata={"help": "multiple of the reference run time"})
     program_cap_s: float = field(default=60.0, metadata={
         "help": "wall time one program may take beyond factor x the reference's total time"})
@@ -43,8 +44,8 @@ class TimeLimits:
         return max(self.floor_s, self.factor * reference_s)
 
     def program(self, per_test: list[float], reference_s: list[float]) -> float:
-        """The sandbox's backstop for a whole program (code that ignores the per-test timer)."""
-        return min(sum(per_test), self.program_cap_s + self.factor * sum(reference_s)) + 2.0
+        """The sandbox's wall-clock backstop for a whole program (code that ignores the timers)."""
+        return min(wall_limit(sum(per_test)), self.program_cap_s + self.factor * sum(reference_s)) + 2.0
 
 
 @lru_cache(maxsize=1)
@@ -114,9 +115,9 @@ def check_program(problem: Problem, code: str, pid: str, limit_s: float, timed: 
         test, entry = problem.meta.get("setup", "") + "\n" + problem.test, ""
     call = f"run_check({code!r}, {test!r}, {entry!r}, {limit_s!r})"
     if timed:   # the reference run reports its own time
-        call = ("_start = time.perf_counter()\n" + call + "\nsys.stdout.write("
-                f"'\\n{REFERENCE_MARK}' + json.dumps([{{'t': time.perf_counter() - _start}}]) + '\\n')")
-    return _program(pid, "run_check", call, limit_s + LOAD_LIMIT_S + 2.0)
+        call = ("_start = time.process_time()\n" + call + "\nsys.stdout.write("
+                f"'\\n{REFERENCE_MARK}' + json.dumps([{{'t': time.process_time() - _start}}]) + '\\n')")
+    return _program(pid, "run_check", call, wall_limit(limit_s) + LOAD_LIMIT_S + 2.0)
 
 
 def ds1000_program(problem: Problem, code: str, pid: str, timeout_s: float) -> Program:
@@ -135,7 +136,7 @@ def livecodebench_program(problem: Problem, code: str, pid: str, limit_s: float)
     else:
         call = f"run_stdio({code!r}, json.loads({json.dumps(cases)!r}), {limit_s!r})"
     entry = "run_functional" if functional else "run_stdio"
-    return _program(pid, entry, call, min(limit_s * max(1, len(cases)), 120.0) + 2.0)
+    return _program(pid, entry, call, min(wall_limit(limit_s * max(1, len(cases))), 120.0) + 2.0)
 
 
 def parse_failure(error: str | None) -> dict:

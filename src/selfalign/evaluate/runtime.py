@@ -5,9 +5,11 @@ and embeds it in every program, because the sandbox's workers cannot see our pac
 only the standard library, and stops at the first failing test (the verdict needs one failure,
 and a wrong answer should not cost 750 more calls).
 
-Each input gets its own time limit, enforced here with a real-time timer (EvalPlus's
-max(floor, factor x reference) is computed by the host); the sandbox's wall-clock limit is the
-backstop for code that blocks signals. A failure raises ``TestFailed`` whose message is one JSON
+Each input gets its own time limit (EvalPlus's max(floor, factor x reference), computed by the
+host), counted in CPU time of this process (ITIMER_PROF), like the reference's own time: a busy
+machine slows a program's wall clock, not its CPU time, so load does not turn correct code into
+timeouts. A wall-clock timer at WALL_FACTOR x the limit ends code that sleeps or waits, and the
+sandbox's wall-clock limit is the backstop for code that blocks signals. A failure raises ``TestFailed`` whose message is one JSON
 object (phase, index, reason, detail) that the host parses from the sandbox's error text.
 Expected outputs travel as typed JSON (tuples, sets, dicts with any keys, inf/nan survive); the
 few too big to embed (Mbpp/255 returns millions of tuples) are recomputed in the sandbox by the
@@ -23,6 +25,7 @@ import time
 # json, copy and decimal are imported where used: each import costs every program ~5-10 ms,
 # and assert-style programs (HumanEval, MBPP) need none of them.
 LOAD_LIMIT_S = 10.0   # defining the candidate (imports, top-level code) is not what we time
+WALL_FACTOR = 4.0     # a limited call also ends after this many times its CPU limit of wall time
 
 
 class TestFailed(Exception):
@@ -43,14 +46,22 @@ def _on_alarm(signum, frame):
     raise TestTimeout()
 
 
+def wall_limit(limit_s):
+    """The wall-clock backstop of a call limited to ``limit_s`` CPU seconds."""
+    return WALL_FACTOR * limit_s + 0.5
+
+
 def call_limited(fn, args, limit_s):
-    """fn(*args) under a real-time limit; TestTimeout when it runs past it."""
+    """fn(*args) under a CPU-time limit and its wall-clock backstop; TestTimeout past either."""
+    signal.signal(signal.SIGPROF, _on_alarm)
     signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(limit_s, 0.001))
+    signal.setitimer(signal.ITIMER_PROF, max(limit_s, 0.001))
+    signal.setitimer(signal.ITIMER_REAL, wall_limit(limit_s))
     try:
         return fn(*args)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 # ---- typed JSON ------------------------------------------------------------
@@ -250,13 +261,13 @@ def reference(code, data, big=4096):
     _relax_limits()
     rows = []
     for args in decode(data["inputs"]):
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             out = fn(*copy.deepcopy(args))
         except BaseException as exc:
-            rows.append({"t": time.perf_counter() - start, "error": f"{type(exc).__name__}: {exc}"})
+            rows.append({"t": time.process_time() - start, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         if not (small(out, big) or is_floats(out)):
             rows.append({"t": elapsed, "big": 1})
         elif order_may_follow_hash(out):

@@ -6,9 +6,14 @@ length-prefixed marshal. It imports only the standard library (pyseccomp in stag
 it runs in a read-only view of the machine where our package is not installed; harness.py is
 mounted beside it.
 
-Trade-off: forking from a warm interpreter makes each program cost a fork instead of an
-interpreter start (the 10x), at the price of every child inheriting the worker's memory image;
-so the worker keeps that image small (no C extensions it can avoid) and warm.
+Inside, two processes: the supervisor (this stage's process), which talks to the host, compiles,
+watches the clock, drains output and builds verdicts, and never forks; and the forker, forked
+from it once, which holds the warm interpreter image and per program only forks, waits and
+reports. Trade-off: forking from a warm interpreter makes each program cost a fork instead of an
+interpreter start, at the price of every child inheriting the forker's memory image, and of a
+copy-on-write page fault for every page the forker or the child writes afterwards (2-4 us each
+in a VM, measured); so the image stays small (no C extensions it can avoid) and warm, and the
+bookkeeping lives in the supervisor, whose pages no child shares.
 
 Why a pass cannot be faked by accident: the child reports over a private pipe (fd 3), with a
 per-program nonce, only after the tests ran to the end; the verdict requires that record AND a
@@ -38,6 +43,7 @@ import bisect, collections, functools, heapq, itertools, math, re, string, typin
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I does not add it
 from harness import RESULT_FD, classify, find_record, run_program, warm_up  # noqa: E402
 
+REPLY_PID, REPLY_DONE, REPLY_SIZE = 1, 2, 32
 PRECOMPILE_MAX_CHARS = 200_000  # larger programs compile in the child, under its limits
 SECCOMP_DENIED = ["ptrace", "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "bpf",
                   "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
@@ -134,50 +140,54 @@ class Worker:
         os.chmod(self.workdir, 0o700)  # the previous program owned it and may have changed that
         if self.uid is not None:
             os.chown(self.workdir, self.uid, self.uid)
-        start = time.monotonic()
         source = job["code"] + "\n\n" + job.get("tests", "")
-        send_message(self.jobs, {"source": source, "compiled": _precompile(source), "nonce": nonce,
-                                 "limits": _rlimits(job["limits"], job["timeout"], self.uid is not None),
-                                 "workdir": self.workdir})
-        pid = self._reply(8)[0]
+        message = {"source": source, "compiled": _precompile(source), "nonce": nonce,
+                   "limits": _rlimits(job["limits"], job["timeout"], self.uid is not None),
+                   "workdir": self.workdir}
+        start = time.monotonic()
+        send_message(self.jobs, message)
+        tag, *fields = self._reply()
+        pid, done = (fields[0], None) if tag == REPLY_PID else (None, fields)  # None: died at once
         try:
-            return self._supervise(pid, job, nonce, start)
+            return self._supervise(pid, done, job, nonce, start)
         except BaseException:
-            _kill_group(pid)
+            _kill_child(pid)
             self._kill_leftovers()
             raise
         finally:
             _empty_dir(self.workdir)
 
-    def _reply(self, size: int) -> list[int]:
-        """The forker's fixed-size replies: a pid (8 bytes), then status, CPU us, peak KiB (24)."""
-        data = _read_exact(self.replies, size)
+    def _reply(self) -> list[int]:
+        """One fixed-size reply: (REPLY_PID, pid, 0, 0) from the child as it starts, then
+        (REPLY_DONE, wait status, CPU microseconds, peak KiB) from the forker once it is reaped."""
+        data = _read_exact(self.replies, REPLY_SIZE)
         if data is None:
             raise ForkerDied("the forker process died")
-        return [int.from_bytes(data[i:i + 8], "little") for i in range(0, size, 8)]
+        return [int.from_bytes(data[i:i + 8], "little") for i in range(0, REPLY_SIZE, 8)]
 
-    def _supervise(self, pid: int, job: dict, nonce: str, start: float) -> dict:
+    def _supervise(self, pid: int | None, done: list[int] | None, job: dict, nonce: str,
+                   start: float) -> dict:
         deadline = start + job["timeout"]
         caps = dict(zip(self.readers, (self.tail, self.tail, 1 << 16)))  # stdout, stderr, report
         bufs = {fd: bytearray() for fd in self.readers}
         watched = [self.replies, *self.readers]
-        timed_out, done = False, None
+        timed_out = False
         while done is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 timed_out = True
-                _kill_group(pid)
+                _kill_child(pid)
                 break
             ready, _, _ = select.select(watched, [], [], left)
             for fd in ready:
                 if fd == self.replies:
-                    done = self._reply(24)
+                    done = self._reply()[1:]
                 else:
                     _drain(fd, bufs[fd], caps[fd])
         if done is None:
-            done = self._reply(24)  # the forker reaps the killed child at once
+            done = self._reply()[1:]  # the forker reaps the killed child at once
         wall = time.monotonic() - start
-        _kill_group(pid)
+        _kill_child(pid)
         self._kill_leftovers()
         for fd in self.readers:  # every writer but the (silent) forker is dead: read what is left
             while _drain(fd, bufs[fd], caps[fd]):
@@ -236,23 +246,30 @@ class ForkerDied(RuntimeError):
 
 
 def _forker_loop(jobs: int, replies: int, stdio: tuple[int, int, int, int], uid: int | None) -> None:
-    """The forker: warm up once, then per job fork a child, say its pid, wait, say how it ended.
-    Kept to the fewest Python steps per job, because every page it writes after a fork faults."""
+    """The forker: warm up once, then per job fork a child, wait for it, say how it ended.
+
+    It does as little as it can while the child lives: every page either process writes after
+    the fork is copied (measured: telling the pid from here cost ~20 page faults per program,
+    which is why the child tells its own pid)."""
     warm_up()
     while (job := read_message(jobs)) is not None:
         pid = os.fork()
         if pid == 0:
-            _child(job, stdio, uid)
-        os.write(replies, pid.to_bytes(8, "little"))
+            _child(job, stdio, uid, replies)
         _, status, usage = os.wait4(pid, 0)
         cpu_us = int((usage.ru_utime + usage.ru_stime) * 1e6)
-        os.write(replies, b"".join(n.to_bytes(8, "little") for n in (status, cpu_us, usage.ru_maxrss)))
+        os.write(replies, _pack(REPLY_DONE, status, cpu_us, usage.ru_maxrss))
     os._exit(0)  # the supervisor is gone
 
 
-def _child(job: dict, stdio: tuple[int, int, int, int], uid: int | None) -> None:
+def _pack(*numbers: int) -> bytes:
+    return b"".join(n.to_bytes(8, "little") for n in numbers)
+
+
+def _child(job: dict, stdio: tuple[int, int, int, int], uid: int | None, replies: int) -> None:
     try:
         os.setsid()  # own process group, so the supervisor can kill it as a whole
+        os.write(replies, _pack(REPLY_PID, os.getpid(), 0, 0))  # closed below, before the program
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
         os.set_inheritable(RESULT_FD, False)  # exec'd programs do not get the report fd
@@ -303,11 +320,15 @@ def _empty_dir(path: str) -> None:
             pass
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _kill_child(pid: int | None) -> None:
+    """SIGKILL the child's process group (its own, from setsid) and the child itself."""
+    if pid is None:
+        return
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _alive(pid: int) -> bool:
