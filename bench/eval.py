@@ -83,8 +83,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kinds", default="correct,wrong,raises,loops")
-    parser.add_argument("--floors", default="0.5,0.25",
-                        help="per-test time-limit floors to run (the first is the CLI default)")
+    parser.add_argument("--floors", default="0.25,0.5",
+                        help="per-test CPU-time floors to run (the first is the CLI default)")
     args = parser.parse_args()
     from selfalign.benchmarks import load
 
