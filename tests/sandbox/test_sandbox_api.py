@@ -237,3 +237,20 @@ def _process_tree(root: int) -> list[int]:
         frontier = [pid for pid, parent in parents.items() if parent in frontier]
         tree += frontier
     return tree
+
+
+def test_workers_are_spread_over_the_allowed_cpus_and_their_programs_stay_there():
+    require_isolation()
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: nothing to spread over")
+    program = Program("where", "import os\nprint(sorted(os.sched_getaffinity(0)))", "")
+    with Sandbox(FAST, workers=2) as sandbox:
+        list(sandbox.run([program, Program("other", "import time\ntime.sleep(0.2)")]))
+        assert sorted(w.cpu for w in sandbox.workers) == cpus[:2]
+        (_, result), = sandbox.run([program])
+        assert len(eval(result.stdout_tail)) == 1
+    with Sandbox(FAST, workers=2, pin_cpus=False) as sandbox:
+        (_, result), = sandbox.run([program])
+        assert eval(result.stdout_tail) == cpus
+        assert {w.cpu for w in sandbox.workers} == {None}

@@ -149,12 +149,14 @@ def resolve(mode: str) -> str:
     return f"rlimits{seccomp}+uid"
 
 
-def worker_command(level: str, tmp_root: str, tail_bytes: int, tmpfs_mb: int) -> tuple[list[str], dict]:
+def worker_command(level: str, tmp_root: str, tail_bytes: int, tmpfs_mb: int,
+                   cpu: int | None = None) -> tuple[list[str], dict]:
     """argv and environment for one worker at `level`; each worker gets its own random uid so
-    RLIMIT_NPROC and the end-of-program kill cover exactly that worker's programs."""
+    RLIMIT_NPROC and the end-of-program kill cover exactly that worker's programs, and is pinned
+    to `cpu` when one is given."""
     config = {"seccomp": "seccomp" in level, "tail_bytes": tail_bytes,
               "uid": 100_000_000 + secrets.randbelow(1_900_000_000) if "uid" in level else None,
-              "pid_namespace": level.startswith("bwrap")}
+              "pid_namespace": level.startswith("bwrap"), "cpu": cpu}
     if level.startswith("bwrap"):
         config["tmp_root"] = "/tmp/programs"
         argv = bwrap_args(tmpfs_mb) + [interpreter(), "-I", "-B", SANDBOX_MOUNT, "boot", encode_config(config)]

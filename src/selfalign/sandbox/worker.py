@@ -382,6 +382,8 @@ def boot(config: dict) -> None:
     then exec stage two, whose interpreter has none of ctypes/libseccomp mapped."""
     import ctypes
 
+    if config.get("cpu") is not None:  # inherited by the forker and every program
+        os.sched_setaffinity(0, {config["cpu"]})
     libc = ctypes.CDLL(None)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphaned grandchildren come back to us
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with whoever started us
