@@ -43,7 +43,6 @@ import bisect, collections, functools, heapq, itertools, math, re, string, typin
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I does not add it
 from harness import RESULT_FD, classify, find_record, run_program, warm_up  # noqa: E402
 
-REPLY_PID, REPLY_DONE, REPLY_SIZE = 1, 2, 32
 PRECOMPILE_MAX_CHARS = 200_000  # larger programs compile in the child, under its limits
 SECCOMP_DENIED = ["ptrace", "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "bpf",
                   "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
@@ -146,10 +145,9 @@ class Worker:
                    "workdir": self.workdir}
         start = time.monotonic()
         send_message(self.jobs, message)
-        tag, *fields = self._reply()
-        pid, done = (fields[0], None) if tag == REPLY_PID else (None, fields)  # None: died at once
+        pid = self._reply(8)[0]
         try:
-            return self._supervise(pid, done, job, nonce, start)
+            return self._supervise(pid, job, nonce, start)
         except BaseException:
             _kill_child(pid)
             self._kill_leftovers()
@@ -157,21 +155,20 @@ class Worker:
         finally:
             _empty_dir(self.workdir)
 
-    def _reply(self) -> list[int]:
-        """One fixed-size reply: (REPLY_PID, pid, 0, 0) from the child as it starts, then
-        (REPLY_DONE, wait status, CPU microseconds, peak KiB) from the forker once it is reaped."""
-        data = _read_exact(self.replies, REPLY_SIZE)
+    def _reply(self, size: int) -> list[int]:
+        """The forker's fixed-size replies: the child's pid (8 bytes) right after the fork, then
+        its wait status, CPU microseconds and peak KiB (24 bytes) once it is reaped."""
+        data = _read_exact(self.replies, size)
         if data is None:
             raise ForkerDied("the forker process died")
-        return [int.from_bytes(data[i:i + 8], "little") for i in range(0, REPLY_SIZE, 8)]
+        return [int.from_bytes(data[i:i + 8], "little") for i in range(0, size, 8)]
 
-    def _supervise(self, pid: int | None, done: list[int] | None, job: dict, nonce: str,
-                   start: float) -> dict:
+    def _supervise(self, pid: int, job: dict, nonce: str, start: float) -> dict:
         deadline = start + job["timeout"]
         caps = dict(zip(self.readers, (self.tail, self.tail, 1 << 16)))  # stdout, stderr, report
         bufs = {fd: bytearray() for fd in self.readers}
         watched = [self.replies, *self.readers]
-        timed_out = False
+        timed_out, done = False, None
         while done is None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -181,11 +178,11 @@ class Worker:
             ready, _, _ = select.select(watched, [], [], left)
             for fd in ready:
                 if fd == self.replies:
-                    done = self._reply()[1:]
+                    done = self._reply(24)
                 else:
                     _drain(fd, bufs[fd], caps[fd])
         if done is None:
-            done = self._reply()[1:]  # the forker reaps the killed child at once
+            done = self._reply(24)  # the forker reaps the killed child at once
         wall = time.monotonic() - start
         _kill_child(pid)
         self._kill_leftovers()
@@ -246,19 +243,17 @@ class ForkerDied(RuntimeError):
 
 
 def _forker_loop(jobs: int, replies: int, stdio: tuple[int, int, int, int], uid: int | None) -> None:
-    """The forker: warm up once, then per job fork a child, wait for it, say how it ended.
-
-    It does as little as it can while the child lives: every page either process writes after
-    the fork is copied (measured: telling the pid from here cost ~20 page faults per program,
-    which is why the child tells its own pid)."""
+    """The forker: warm up once, then per job fork a child, say its pid, wait, say how it ended.
+    Kept to a few steps per job: every page it writes after a fork is a page fault (~90 per
+    program, measured, most of them whatever it touches first)."""
     warm_up()
     while (job := read_message(jobs)) is not None:
         pid = os.fork()
         if pid == 0:
-            _child(job, stdio, uid, replies)
+            _child(job, stdio, uid)
+        os.write(replies, _pack(pid))
         _, status, usage = os.wait4(pid, 0)
-        cpu_us = int((usage.ru_utime + usage.ru_stime) * 1e6)
-        os.write(replies, _pack(REPLY_DONE, status, cpu_us, usage.ru_maxrss))
+        os.write(replies, _pack(status, int((usage.ru_utime + usage.ru_stime) * 1e6), usage.ru_maxrss))
     os._exit(0)  # the supervisor is gone
 
 
@@ -266,10 +261,9 @@ def _pack(*numbers: int) -> bytes:
     return b"".join(n.to_bytes(8, "little") for n in numbers)
 
 
-def _child(job: dict, stdio: tuple[int, int, int, int], uid: int | None, replies: int) -> None:
+def _child(job: dict, stdio: tuple[int, int, int, int], uid: int | None) -> None:
     try:
         os.setsid()  # own process group, so the supervisor can kill it as a whole
-        os.write(replies, _pack(REPLY_PID, os.getpid(), 0, 0))  # closed below, before the program
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
         os.set_inheritable(RESULT_FD, False)  # exec'd programs do not get the report fd
@@ -320,10 +314,8 @@ def _empty_dir(path: str) -> None:
             pass
 
 
-def _kill_child(pid: int | None) -> None:
+def _kill_child(pid: int) -> None:
     """SIGKILL the child's process group (its own, from setsid) and the child itself."""
-    if pid is None:
-        return
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)
