@@ -59,6 +59,9 @@ HOSTILE: dict[str, tuple[str, str, set[str]]] = {
     "delete_interpreter": ("import os, sys\nos.remove(os.path.realpath(sys.executable))", "", {"blocked"}),
     "kill_parent": ("import os\nos.kill(os.getppid(), 9)", "", {"blocked"}),
     "kill_init": ("import os\nos.kill(1, 9)", "", {"blocked"}),
+    "stops_itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", "assert True", {"timeout"}),
+    "stops_its_forker": ("import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)", "", {"blocked"}),
+    "stops_every_process": ("import os, signal\nos.kill(-1, signal.SIGSTOP)", "", {"pass"}),  # none it may signal
     "kill_everything_then_pass": ("import os, signal\nfor pid in range(1, 4096):\n    try:\n        os.kill(pid, 9) if pid != os.getpid() else None\n"
                                   "    except OSError:\n        pass\nos.kill(-1, signal.SIGKILL)", "assert True", {"pass"}),
     "sibling_running_meanwhile": ("import time\ntime.sleep(0.4)", "assert True", {"pass"}),

@@ -9,8 +9,9 @@ Each input gets its own time limit (EvalPlus's max(floor, factor x reference), c
 host), counted in CPU time of this process (ITIMER_PROF), like the reference's own time: a busy
 machine slows a program's wall clock, not its CPU time, so load does not turn correct code into
 timeouts. A wall-clock timer at WALL_FACTOR x the limit ends code that sleeps or waits, and the
-sandbox's wall-clock limit is the backstop for code that blocks signals. A failure raises ``TestFailed`` whose message is one JSON
-object (phase, index, reason, detail) that the host parses from the sandbox's error text.
+sandbox's wall-clock limit is the backstop for code that blocks signals. A failure raises
+``TestFailed`` whose message is one JSON object (phase, index, reason, detail) that the host
+parses from the sandbox's error text.
 Expected outputs travel as typed JSON (tuples, sets, dicts with any keys, inf/nan survive); the
 few too big to embed (Mbpp/255 returns millions of tuples) are recomputed in the sandbox by the
 reference solution, so every comparison is Python's own ``==``, as in EvalPlus.
