@@ -32,7 +32,6 @@ import select
 import signal
 import sys
 import time
-import warnings
 
 # Warm imports that generated code commonly needs, each child gets them for free. Mostly
 # pure-Python: every C extension adds mappings that each fork copies and each exit tears down
@@ -82,6 +81,8 @@ def _precompile(source: str) -> bytes | None:
     """The program compiled here (marshal of the code object), or None to let the child compile
     it: too big to compile outside the child's limits, a syntax error, or a compiler warning,
     which the child then prints on its own stderr as Python would."""
+    import warnings  # here, not at the top: the forker's image (every child's) does not need it
+
     if len(source) > PRECOMPILE_MAX_CHARS:
         return None
     with warnings.catch_warnings(record=True) as caught:
