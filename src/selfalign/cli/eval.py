@@ -74,8 +74,8 @@ def _config(args: argparse.Namespace):
                                     max_tokens=args.max_tokens, base=args.base,
                                     repeat_prompt=args.prefix == "prompt"),
         score=ScoreConfig(workers=args.workers,
-                          time=TimeLimits(factor=args.time_limit_factor, **(
-                              {"floor_s": args.min_time_limit} if args.min_time_limit is not None else {}))))
+                          time=TimeLimits(floor_s=TimeLimits.floor_s if args.min_time_limit is None
+                                          else args.min_time_limit, factor=args.time_limit_factor)))
 
 
 def run_eval_command(args: argparse.Namespace) -> int:

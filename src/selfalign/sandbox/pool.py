@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from selfalign.sandbox import isolation
 from selfalign.sandbox.cache import VerdictCache
-from selfalign.sandbox.verdict import ExecResult, Limits, Program, cache_key, effective_timeout, limits_dict
+from selfalign.sandbox.verdict import ExecResult, Limits, Program, cache_key, effective_timeout
 
 # Programs pulled ahead of the oldest unanswered one, per worker: enough that a 1 s timeout at
 # the head of the line leaves no worker idle (~300 programs/s per worker), few enough that
@@ -141,7 +141,6 @@ class Sandbox:
                  pin_cpus: bool = True):
         self.limits = limits
         self.pin_cpus = pin_cpus
-        self.limits_dict = limits_dict(limits)
         self.n_workers = max(1, workers or len(os.sched_getaffinity(0)))
         self.isolation = _resolve(isolation)
         self.cache = VerdictCache(cache_path) if cache_path is not None else None
@@ -253,7 +252,7 @@ class Sandbox:
             self._start_clock(worker)
         try:
             worker.send({"job": job.serial, "code": program.code, "tests": program.tests,
-                         "timeout": job.timeout, "limits": self.limits_dict})
+                         "timeout": job.timeout, "limits": self.limits.to_dict()})
         except OSError:  # it died: select() reports the end of its output, and the job is re-sent
             pass
 

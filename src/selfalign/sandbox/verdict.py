@@ -9,7 +9,6 @@ written to JSONL and cached in SQLite as is.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -31,6 +30,11 @@ class Limits:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) <= 0:
                 raise ValueError(f"Limits.{f.name} must be > 0, got {getattr(self, f.name)!r}")
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict (all scalars: dataclasses.asdict's deep copy cost the host
+        ~0.1 ms per program, measured)."""
+        return dict(vars(self))
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,5 @@ def effective_timeout(program: Program, limits: Limits) -> float:
 def cache_key(program: Program, limits: Limits, isolation: str) -> str:
     """Content hash of everything that decides the verdict: code, tests, limits, isolation."""
     parts = [CACHE_VERSION, program.code, program.tests, effective_timeout(program, limits),
-             limits_dict(limits), isolation]
+             limits.to_dict(), isolation]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-@functools.lru_cache(maxsize=64)
-def _limits_items(limits: Limits) -> tuple:
-    return tuple(dataclasses.asdict(limits).items())
-
-
-def limits_dict(limits: Limits) -> dict:
-    """Limits as a plain dict; dataclasses.asdict deep-copies, which cost the host ~0.1 ms per
-    program (measured), so it runs once per Limits."""
-    return dict(_limits_items(limits))

@@ -115,8 +115,7 @@ class Worker:
         self.tail = int(config.get("tail_bytes", 4096))
         self.devnull = os.open(os.devnull, os.O_RDWR)
         os.makedirs(self.tmp_root, mode=0o711, exist_ok=True)
-        self.workdir = f"{self.tmp_root}/w{os.getpid()}-{os.urandom(4).hex()}"
-        os.makedirs(self.workdir, 0o700, exist_ok=True)
+        self.workdir = f"{self.tmp_root}/w{os.getpid()}-{os.urandom(4).hex()}"  # made by run()
         os.environ.update(HOME=self.workdir, TMPDIR=self.workdir)  # inherited by every child
         sys.path[0] = self.workdir
         outputs = [os.pipe() for _ in range(3)]  # stdout, stderr, report of every child
@@ -391,8 +390,9 @@ def boot(config: dict) -> None:
 def serve(config: dict) -> None:
     sys.path[:] = ["", *config["sys_path"]]  # [0] becomes each program's own dir
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host stops us; Ctrl-C goes to the host
-    out = os.dup(1)
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # a stray print must not corrupt the protocol
+    out, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # a stray print must not corrupt the protocol
+    os.close(null)
     worker = Worker(config, host_fds=(out,))
     send_message(out, {"ready": True})
     while (job := read_message(0)) is not None:
