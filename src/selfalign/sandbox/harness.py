@@ -75,7 +75,7 @@ def _finish(code: int, exc: BaseException | None, source: str) -> None:
             pass
     try:
         if exc is not None and not isinstance(exc, SystemExit):
-            _write_all(2, "".join(format_exception(exc, source)).encode("utf-8", "replace"))
+            write_all(2, "".join(format_exception(exc, source)).encode("utf-8", "replace"))
     except BaseException:
         pass
     _exit(code)
@@ -189,7 +189,7 @@ def _syntax_error_lines(exc: SyntaxError) -> list[str]:
     return lines
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[_write(fd, view):]

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-HARNESS_SCRIPT = Path(__file__).with_name("harness.py")
+SANDBOX_SCRIPTS = ("worker.py", "forker.py", "harness.py")  # what runs inside, mounted side by side
 SANDBOX_MOUNT = "/sandbox/worker.py"
 MODES = ("auto", "bwrap", "rlimits", "none")
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`)"
@@ -88,8 +88,9 @@ def bwrap_args(tmpfs_mb: int) -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    args += ["--ro-bind", str(WORKER_SCRIPT), SANDBOX_MOUNT,
-             "--ro-bind", str(HARNESS_SCRIPT), "/sandbox/harness.py", "--proc", "/proc", "--dev", "/dev",
+    for name in SANDBOX_SCRIPTS:
+        args += ["--ro-bind", str(WORKER_SCRIPT.with_name(name)), f"/sandbox/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(tmpfs_mb * 1024 * 1024), "--perms", "0755", "--tmpfs", "/tmp",
              "--size", str(16 * 1024 * 1024), "--perms", "0755", "--tmpfs", "/dev/shm"]
     # The Python installation is bound after the private /tmp is mounted, so an interpreter or

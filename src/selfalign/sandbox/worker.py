@@ -3,13 +3,13 @@
 Started as ``python -I -B worker.py boot CONFIG`` (stage one sets seccomp and prctls, then execs
 ``worker.py serve CONFIG``), it reads jobs on stdin and answers verdicts on stdout, both as
 length-prefixed marshal. It imports only the standard library (pyseccomp in stage one), because
-it runs in a read-only view of the machine where our package is not installed; harness.py is
-mounted beside it.
+it runs in a read-only view of the machine where our package is not installed; forker.py and
+harness.py are mounted beside it.
 
 Inside, two processes: the supervisor (this stage's process), which talks to the host, compiles,
-watches the clock, drains output and builds verdicts, and never forks; and the forker, forked
-from it once, which holds the warm interpreter image and per program only forks, waits and
-reports. Trade-off: forking from a warm interpreter makes each program cost a fork instead of an
+watches the clock, drains output and builds verdicts, and never forks; and the forker (its
+loop is in forker.py), forked from it once, which holds the warm interpreter image and per
+program only forks, waits and reports. Trade-off: forking from a warm interpreter makes each program cost a fork instead of an
 interpreter start, at the price of every child inheriting the forker's memory image, and of a
 copy-on-write page fault for every page the forker or the child writes afterwards (2-4 us each
 in a VM, measured); so the image stays small (no C extensions it can avoid) and warm, and the
@@ -33,14 +33,9 @@ import signal
 import sys
 import time
 
-# Warm imports that generated code commonly needs, each child gets them for free. Mostly
-# pure-Python: every C extension adds mappings that each fork copies and each exit tears down
-# (measured: all the stdlib extensions took the worker from 38 to 161 mappings and fork+exit
-# cost 4x); math, heapq and bisect are small and imported often enough to pay for themselves.
-import bisect, collections, functools, heapq, itertools, math, re, string, typing  # noqa: E401,F401
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I does not add it
-from harness import RESULT_FD, classify, find_record, run_program, warm_up  # noqa: E402
+from forker import forker_loop, read_exact, read_message, send_message  # noqa: E402
+from harness import classify, find_record  # noqa: E402
 
 PRECOMPILE_MAX_CHARS = 200_000  # larger programs compile in the child, under its limits
 SECCOMP_DENIED = ["ptrace", "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "bpf",
@@ -125,7 +120,7 @@ class Worker:
             for fd in (*host_fds, *(r for r, _ in outputs), jobs[1], replies[0]):
                 os.close(fd)
             os.dup2(self.devnull, 0)
-            _forker_loop(jobs[0], replies[1], (self.devnull, *(w for _, w in outputs)), self.uid)
+            forker_loop(jobs[0], replies[1], (self.devnull, *(w for _, w in outputs)), self.uid)
         for fd in (*(w for _, w in outputs), jobs[0], replies[1]):
             os.close(fd)
         self.readers = [r for r, _ in outputs]
@@ -158,7 +153,7 @@ class Worker:
     def _reply(self, size: int) -> list[int]:
         """The forker's fixed-size replies: the child's pid (8 bytes) right after the fork, then
         its wait status, CPU microseconds and peak KiB (24 bytes) once it is reaped."""
-        data = _read_exact(self.replies, size)
+        data = read_exact(self.replies, size)
         if data is None:
             raise ForkerDied("the forker process died")
         return [int.from_bytes(data[i:i + 8], "little") for i in range(0, size, 8)]
@@ -242,45 +237,6 @@ class ForkerDied(RuntimeError):
     pass
 
 
-def _forker_loop(jobs: int, replies: int, stdio: tuple[int, int, int, int], uid: int | None) -> None:
-    """The forker: warm up once, then per job fork a child, say its pid, wait, say how it ended.
-    Kept to a few steps per job: every page it writes after a fork is a page fault (~90 per
-    program, measured, most of them whatever it touches first)."""
-    warm_up()
-    while (job := read_message(jobs)) is not None:
-        pid = os.fork()
-        if pid == 0:
-            _child(job, stdio, uid)
-        os.write(replies, _pack(pid))
-        _, status, usage = os.wait4(pid, 0)
-        os.write(replies, _pack(status, int((usage.ru_utime + usage.ru_stime) * 1e6), usage.ru_maxrss))
-    os._exit(0)  # the supervisor is gone
-
-
-def _pack(*numbers: int) -> bytes:
-    return b"".join(n.to_bytes(8, "little") for n in numbers)
-
-
-def _child(job: dict, stdio: tuple[int, int, int, int], uid: int | None) -> None:
-    try:
-        os.setsid()  # own process group, so the supervisor can kill it as a whole
-        for target, fd in enumerate(stdio):
-            os.dup2(fd, target)
-        os.set_inheritable(RESULT_FD, False)  # exec'd programs do not get the report fd
-        os.closerange(RESULT_FD + 1, 1 << 16)
-        os.chdir(job["workdir"])  # HOME and TMPDIR already point here
-        for name, soft, hard in job["limits"]:
-            resource.setrlimit(name, (soft, hard))
-        if uid is not None:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-    except BaseException as exc:
-        os.write(2, f"sandbox set-up failed: {exc!r}\n".encode())
-        os._exit(121)
-    run_program(job["source"], job["nonce"], job["compiled"])
-
-
 def _drain(fd: int, buf: bytearray, keep: int) -> bool:
     """Read what is there into buf, keeping only a bounded tail. False once nothing is left."""
     try:
@@ -337,36 +293,6 @@ def _reap_zombies() -> None:
             pass
     except ChildProcessError:
         pass
-
-
-def _read_exact(fd: int, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = os.read(fd, size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def send_message(fd: int, message: dict) -> None:
-    """Length-prefixed marshal: builtin (no C extension to load) and fast."""
-    body = marshal.dumps(message)
-    _write_all(fd, len(body).to_bytes(4, "little") + body)
-
-
-def read_message(fd: int) -> dict | None:
-    head = _read_exact(fd, 4)
-    if head is None:
-        return None
-    body = _read_exact(fd, int.from_bytes(head, "little"))
-    return None if body is None else marshal.loads(body)
 
 
 def boot(config: dict) -> None:
