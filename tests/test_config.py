@@ -1,6 +1,6 @@
 import pytest
 
-from selfalign.config import Config, ConfigError, describe, load_config, to_toml
+from selfalign.settings import Config, ConfigError, describe, load_config, to_toml
 
 
 def test_defaults_run_the_demo():
@@ -57,5 +57,5 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_every_setting_has_help():
-    rows = describe()
+    rows = describe(Config)
     assert rows and all(help_text for _, _, help_text in rows)

@@ -1,137 +1,101 @@
-"""Typed configuration: one TOML file, then ``section.key=value`` overrides from the command line.
+"""The config machinery: typed dataclass sections loaded from TOML, then ``key=value`` overrides.
 
-Every section is a dataclass whose fields carry their help text, so ``selfalign config --show``
-and the docs come from the same place as the defaults. Loading is strict: an unknown key or a
-wrong type fails with the file and the dotted key named, before any work starts. The defaults run
-the demo; the resolved config is written beside the outputs so a run can be reproduced exactly.
+Each library declares its own section as a dataclass whose fields carry their help text
+(``setting(help, default)``), so ``selfalign config`` and the docs come from the same place as the
+defaults; ``selfalign.settings.Config`` composes the sections of a run. This module knows no
+section: it only loads, checks, overrides, prints and describes, so importing it is cheap.
+Loading is strict: an unknown key or a wrong type fails with the file and the dotted key named,
+before any work starts. ``parse_assignment`` is the one ``KEY=VALUE`` parser of every command.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
+import math
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
 
-from selfalign.seeds import SeedsConfig
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A config file or override the user must fix; the message names the key."""
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+def setting(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with its help text (shown by ``selfalign config``)."""
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata={"help": text})
     return field(default=default, metadata={"help": text})
 
 
-@dataclass
-class RunConfig:
-    dir: str = _help("run directory: outputs, manifest, cache", "runs/demo")
-    seed: int = _help("global seed; item i of a stage draws from seed + i", 0)
-    limit: int = _help("how many seeds go on to generation (0 = all)", 12)
-    chunk_size: int = _help("items per committed chunk: a kill loses at most one chunk's "
-                            "unfinished work (finished LLM calls are cached); a server backend "
-                            "runs a chunk's requests concurrently, so raise it there (e.g. 256)", 4)
-    parquet: bool = _help("also write each stage's kept records as <stage>.parquet", False)
-
-
-@dataclass
-class ModelConfig:
-    model: str = _help("GGUF file, model directory, hub id or server URL; empty = the embedded "
-                       "SmolLM2-135M-Instruct", "")
-    backend: str = _help("llamacpp | transformers | openai | vllm; empty = chosen from model", "")
-    options: dict[str, Any] = _help("backend options, e.g. n_ctx for llamacpp", factory=dict)
-    cache: bool = _help("cache every LLM call in <run dir>/cache.sqlite", True)
-
-
-@dataclass
-class ConceptsConfig:
-    fewshot: int = _help("examples shown per prompt", 8)
-    temperature: float = _help("sampling temperature", 0.7)
-    max_tokens: int = _help("new tokens per answer; longer answers are dropped as truncated", 96)
-
-
-@dataclass
-class InstructionsConfig:
-    fewshot: int = _help("examples shown per prompt", 8)
-    temperature: float = _help("sampling temperature", 0.7)
-    max_tokens: int = _help("new tokens per answer; longer answers are dropped as truncated", 384)
-    categories: list[str] = _help("task categories to sample from",
-                                  factory=lambda: ["function", "class", "program"])
-    difficulties: list[str] = _help("difficulties to sample from",
-                                    factory=lambda: ["easy", "medium", "hard"])
-
-
-@dataclass
-class ResponsesConfig:
-    fewshot: int = _help("examples shown per prompt", 1)
-    n: int = _help("responses sampled per instruction", 2)
-    temperature: float = _help("sampling temperature", 0.7)
-    max_tokens: int = _help("new tokens per answer; longer answers are dropped as truncated", 768)
-
-
-@dataclass
-class ExecuteConfig:
-    timeout_s: float = _help("wall-clock limit per program, seconds", 10.0)
-    memory_mb: int = _help("address-space limit per program, MiB", 4096)
-    workers: int = _help("parallel sandbox workers; 0 = one per core", 0)
-
-
-@dataclass
-class CurateConfig:
-    max_instruction_words: int = _help("drop instructions longer than this", 200)
-
-
-@dataclass
-class Config:
-    run: RunConfig = field(default_factory=RunConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    seeds: SeedsConfig = field(default_factory=SeedsConfig)
-    concepts: ConceptsConfig = field(default_factory=ConceptsConfig)
-    instructions: InstructionsConfig = field(default_factory=InstructionsConfig)
-    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
-    execute: ExecuteConfig = field(default_factory=ExecuteConfig)
-    curate: CurateConfig = field(default_factory=CurateConfig)
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then the TOML file (if any), then ``key.path=value`` overrides."""
+def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Defaults of ``cls``, then the TOML file (if any), then ``key.path=value`` overrides."""
     data: dict[str, Any] = {}
-    where = "defaults"
+    sources = ([str(path)] if path is not None else []) + (["--set"] if overrides else [])
+    where = " + ".join(sources) or "defaults"
     if path is not None:
-        where = str(path)
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml(path)
     for item in overrides or []:
-        _apply_override(data, item)
-    return build(Config, data, where)
+        key, value = parse_assignment(item)
+        assign(data, key, value, item)
+    return build(cls, data, where)
 
 
-def _apply_override(data: dict[str, Any], item: str) -> None:
+def read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def parse_assignment(item: str, what: str = "section.key=value") -> tuple[str, Any]:
+    """``key=value`` -> (key, value); the value is read as a TOML value when it is one
+    (``3``, ``true``, ``"x"``, ``[1, 2]``, ``{a = 1}``), else kept as a bare string (``runs/x``)."""
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"override {item!r} should look like section.key=value")
+        raise ConfigError(f"{item!r} should look like {what}")
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        value = text  # bare words are strings: run.dir=runs/x
-    *parents, last = key.strip().split(".")
+        value = text
+    return key.strip(), value
+
+
+def toml_value(value: Any) -> str:
+    """A Python value as TOML text (the inverse of ``parse_assignment``'s value), so a command's
+    flag can travel as a ``--set`` override."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value), ensure_ascii=False)   # a JSON string is a TOML basic string
+
+
+def assign(data: dict[str, Any], key: str, value: Any, item: str = "") -> None:
+    """Set dotted ``key`` in nested dict ``data``, creating tables on the way."""
+    *parents, last = key.split(".")
     node = data
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            raise ConfigError(f"override {item or key!r}: {part!r} is not a section")
     node[last] = value
 
 
@@ -172,11 +136,15 @@ def _convert(tp: Any, value: Any, where: str, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise _type_error(where, key, tp, value)
+        if len(args) == 2:
+            return {k: _convert(args[1], v, where, f"{key}.{k}") for k, v in value.items()}
         return dict(value)
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is str and isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()   # an unquoted TOML date: 2024-01-01
     if tp in (int, str, bool, float) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     raise _type_error(where, key, tp, value)
@@ -187,8 +155,8 @@ def _type_error(where: str, key: str, tp: Any, value: Any) -> ConfigError:
     return ConfigError(f"{where}: {key} should be {name}, got {value!r} ({type(value).__name__})")
 
 
-def to_toml(config: Config) -> str:
-    """The resolved config as TOML (None values are left out: TOML has no null)."""
+def to_toml(config: Any) -> str:
+    """A resolved config (any section dataclass) as TOML (None values are left out: TOML has no null)."""
     return tomli_w.dumps(_drop_none(dataclasses.asdict(config)))
 
 
@@ -198,7 +166,7 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def describe(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
     """(dotted key, default, help) for every setting; used by ``selfalign config`` and the docs."""
     rows = []
     for f in dataclasses.fields(cls):

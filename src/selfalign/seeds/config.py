@@ -2,7 +2,7 @@
 
 Only simple field types (str, int, float, bool, list[str], str | None) so the project's config
 loader can type-check every key; defaults mine the bundled demo corpus with the filters of
-PIPELINE.md, the type check and decontamination on, and the model judge off.
+docs/method.md ("Seed filters"), the type check and decontamination on, and the model judge off.
 """
 
 from __future__ import annotations

@@ -1,0 +1,65 @@
+"""The settings of a selfalign run: one TOML file whose sections are declared by the libraries.
+
+``[run]`` is declared here; ``[model]`` by ``llm``, ``[seeds]`` by ``seeds``, the three generation
+sections by ``generate``, ``[execute]`` by ``sandbox`` (its ``Limits``), ``[curate]`` by ``curate``
+and ``[eval]`` by ``evaluate``. Every command reads the same file with the same ``--set``
+overrides (``selfalign run``, ``eval``, ``execute``), so a setting has one name and one default
+everywhere. The defaults run the demo; the resolved config is written beside the outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from selfalign.config import ConfigError, describe, load, setting, to_toml
+from selfalign.curate.config import CurateConfig
+from selfalign.evaluate.config import EvalConfig
+from selfalign.generate.config import ConceptsConfig, InstructionsConfig, ResponsesConfig
+from selfalign.llm.config import ModelConfig
+from selfalign.sandbox.config import ExecuteConfig
+from selfalign.seeds.config import SeedsConfig
+
+__all__ = ["Config", "ConfigError", "RunConfig", "describe", "load_config", "to_toml"]
+
+DEFAULT_STEPS = ("seeds", "concepts", "instructions", "responses", "execute", "curate")
+
+
+@dataclass
+class RunConfig:
+    dir: str = setting("run directory: outputs, manifest, cache", "runs/demo")
+    seed: int = setting("global seed; item i of a stage draws from seed + i", 0)
+    limit: int = setting("how many seeds go on to generation (0 = all)", 12)
+    chunk_size: int = setting("items per committed chunk: a kill loses at most one chunk's "
+                              "unfinished work (finished LLM calls are cached); a server backend "
+                              "runs a chunk's requests concurrently, so raise it there (e.g. 256)", 4)
+    parquet: bool = setting("also write each stage's kept records as <stage>.parquet", False)
+    executor: str = setting("how a stage's chunks are run: local (in this process, in order)", "local")
+    steps: list[str] = setting("the steps `selfalign run` runs, in pipeline order whatever the order "
+                               "here: eval_base (evaluate the model first, off by default), seeds, "
+                               "concepts, instructions, responses, execute, curate",
+                               factory=lambda: list(DEFAULT_STEPS))
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise ValueError(f"run.chunk_size must be at least 1, got {self.chunk_size}")
+        if self.executor not in ("local",):
+            raise ValueError(f"run.executor must be 'local', got {self.executor!r}")
+
+
+@dataclass
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    concepts: ConceptsConfig = field(default_factory=ConceptsConfig)
+    instructions: InstructionsConfig = field(default_factory=InstructionsConfig)
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
+    execute: ExecuteConfig = field(default_factory=ExecuteConfig)
+    curate: CurateConfig = field(default_factory=CurateConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the TOML file (if any), then ``key.path=value`` overrides."""
+    return load(Config, path, overrides)
