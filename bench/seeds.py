@@ -22,10 +22,11 @@ import time
 import warnings
 from pathlib import Path
 
-from selfalign.curate.dedup import MinHashParams, duplicate_pairs, jaccard, shingle_set
+from selfalign.quality.dedup import MinHashParams, duplicate_pairs, jaccard, shingle_set
 from selfalign.records import Dropped
 from selfalign.seeds.config import SeedsConfig
-from selfalign.seeds.mine import _extracted, _process_file
+from selfalign.seeds.filters import cheap_filters
+from selfalign.seeds.mine import _extracted, process_file
 from selfalign.seeds.sources import SourceFile, iter_sources
 
 
@@ -44,7 +45,8 @@ def bench_extraction(stdlib: str, max_files: int) -> None:
             pass
     bare = time.perf_counter() - start
     start = time.perf_counter()
-    items = [i for f in files for i in _process_file(f, cfg)]
+    filters = cheap_filters(cfg)
+    items = [i for f in files for i in process_file(f, cfg.include_methods, filters)]
     single = time.perf_counter() - start
     functions = sum(1 for i in items if not (isinstance(i, Dropped) and i.reason.startswith("file:")))
     cfg.sources = [f"{stdlib}/{f.path}" for f in files]

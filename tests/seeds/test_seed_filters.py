@@ -7,7 +7,8 @@ import pytest
 from selfalign.records import Dropped
 from selfalign.seeds.config import SeedsConfig
 from selfalign.seeds.extract import Candidate, extract
-from selfalign.seeds.filters import apply_filters
+from selfalign.quality.filters import run_filters
+from selfalign.seeds.filters import cheap_filters
 from selfalign.seeds.sources import SourceFile
 
 
@@ -20,8 +21,8 @@ def verdict(code: str, **cfg) -> str | None:
     (item,) = candidates(code, **cfg)
     if isinstance(item, Dropped):
         return item.reason
-    failed = apply_filters(item, SeedsConfig(**cfg))
-    return failed[0] if failed else None
+    ((_, drop),) = run_filters([item], cheap_filters(SeedsConfig(**cfg)))
+    return drop.reason if drop else None
 
 
 GOOD = 'def double(x):\n    """Return twice x."""\n    return 2 * x\n'

@@ -8,7 +8,8 @@ import pytest
 
 from selfalign.llm.base import LLM, Completion, Result
 from selfalign.records import Dropped, Seed
-from selfalign.seeds import SeedsConfig, mine_seeds
+from selfalign.seeds.config import SeedsConfig
+from selfalign.seeds.mine import mine_seeds
 from selfalign.seeds.judge import parse_answer, render
 
 

@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 
 from selfalign.records import Dropped, Seed
-from selfalign.seeds import SeedsConfig, mine_seeds
+from selfalign.seeds.config import SeedsConfig
+from selfalign.seeds.mine import mine_seeds
 from selfalign.seeds.sources import SourceError, iter_source
 
 GOOD = 'import json\n\n\ndef parse(text):\n    """Parse a JSON document and return its "name" field."""\n    return json.loads(text)["name"]\n'

@@ -44,6 +44,21 @@ class Candidate:
     imports: list[str]             # top-level modules the snippet imports
     meta: dict = field(default_factory=dict)
 
+    @property
+    def text(self) -> str:
+        """What the quality filters read (``selfalign.quality.filters.Item``)."""
+        return self.content
+
+    @property
+    def label(self) -> str:
+        """Where the function is, as drop details name it: ``source:path:start_line``."""
+        return f"{self.source}:{self.path}:{self.start_line}"
+
+    @property
+    def n_lines(self) -> int:
+        """The function's span in its file, decorators included (not the prepended imports)."""
+        return self.end_line - self.start_line + 1
+
     def describe(self) -> dict:
         """The small dict a Dropped record carries (no full text: the funnel stays light)."""
         return {"name": self.name, "source": self.source, "path": self.path,

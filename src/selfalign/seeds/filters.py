@@ -1,57 +1,66 @@
-"""The cheap per-function seed filters of PIPELINE.md, each with a stable drop reason.
+"""The cheap per-function seed filters of docs/method.md ("Seed filters"), each with a stable drop reason.
 
-Each filter is a small function ``(candidate, cfg) -> detail or None``; ``apply_filters`` runs
-them in a fixed order and returns the first failure, so every drop is counted once under one
-reason. Banned words are matched as case-insensitive substrings, as in the original recipe:
-that also drops ``debug`` (for ``bug``), a deliberate loss of recall for simplicity.
+``no_args``, ``no_return`` and ``banned_import`` read facts the extractor computed from the AST,
+so they are seed filters here; length and banned words are the neutral text filters of
+``selfalign.quality.filters``. ``cheap_filters(cfg)`` lists the enabled ones in a fixed order
+(no_args, no_return, too_long, banned_import, banned_word) and the first that rejects a function
+names its one drop reason. The trade-off: a switched-off filter is simply left out of the list,
+so the funnel cannot tell "passed" from "not checked".
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from operator import attrgetter
+
+from selfalign.quality.filters import BannedWords, Drop, Filter, ItemFilter, MaxLines
 
 from .config import SeedsConfig
 from .extract import Candidate
 
 
-def no_args(c: Candidate, cfg: SeedsConfig) -> str | None:
-    return f"{c.n_args} argument(s)" if c.n_args < cfg.min_args else None
+class NoArgs(ItemFilter[Candidate]):
+    """Fewer than ``min_args`` arguments, not counting a method's self/cls."""
+
+    def __init__(self, min_args: int) -> None:
+        super().__init__("filter:no_args")
+        self.min_args = min_args
+
+    def check(self, item: Candidate) -> Drop | None:
+        return Drop(self.reason, f"{item.n_args} argument(s)") if item.n_args < self.min_args else None
 
 
-def no_return(c: Candidate, cfg: SeedsConfig) -> str | None:
-    return "no `return <value>`" if cfg.require_return and not c.valued_return else None
+class NoReturn(ItemFilter[Candidate]):
+    """No ``return <value>`` in the function's own body."""
+
+    def __init__(self) -> None:
+        super().__init__("filter:no_return")
+
+    def check(self, item: Candidate) -> Drop | None:
+        return None if item.valued_return else Drop(self.reason, "no `return <value>`")
 
 
-def too_long(c: Candidate, cfg: SeedsConfig) -> str | None:
-    lines = c.end_line - c.start_line + 1
-    return f"{lines} lines > {cfg.max_lines}" if lines > cfg.max_lines else None
+class BannedImport(ItemFilter[Candidate]):
+    """The snippet imports one of ``modules`` (top-level names)."""
+
+    def __init__(self, modules: list[str]) -> None:
+        super().__init__("filter:banned_import")
+        self.modules = set(modules)
+
+    def check(self, item: Candidate) -> Drop | None:
+        hit = next((m for m in item.imports if m in self.modules), None)
+        return None if hit is None else Drop(self.reason, f"imports {hit}")
 
 
-def banned_word(c: Candidate, cfg: SeedsConfig) -> str | None:
-    lowered = c.content.lower()
-    hit = next((w for w in cfg.banned_words if w.lower() in lowered), None)
-    return f"contains {hit!r}" if hit else None
-
-
-def banned_import(c: Candidate, cfg: SeedsConfig) -> str | None:
-    banned = set(cfg.banned_imports)
-    hit = next((m for m in c.imports if m in banned), None)
-    return f"imports {hit}" if hit else None
-
-
-FILTERS: list[tuple[str, Callable[[Candidate, SeedsConfig], str | None]]] = [
-    ("filter:no_args", no_args),
-    ("filter:no_return", no_return),
-    ("filter:too_long", too_long),
-    ("filter:banned_import", banned_import),
-    ("filter:banned_word", banned_word),
-]
-
-
-def apply_filters(c: Candidate, cfg: SeedsConfig) -> tuple[str, str] | None:
-    """(reason, detail) of the first filter that rejects the candidate, or None to keep it."""
-    for reason, check in FILTERS:
-        detail = check(c, cfg)
-        if detail is not None:
-            return reason, detail
-    return None
+def cheap_filters(cfg: SeedsConfig) -> list[Filter[Candidate]]:
+    """The enabled per-function filters, in the order their reasons take precedence."""
+    filters: list[Filter[Candidate]] = []
+    if cfg.min_args > 0:
+        filters.append(NoArgs(cfg.min_args))
+    if cfg.require_return:
+        filters.append(NoReturn())
+    filters.append(MaxLines(cfg.max_lines, "filter:too_long", lines=attrgetter("n_lines")))
+    if cfg.banned_imports:
+        filters.append(BannedImport(cfg.banned_imports))
+    if cfg.banned_words:
+        filters.append(BannedWords(cfg.banned_words, "filter:banned_word"))
+    return filters

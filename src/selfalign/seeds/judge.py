@@ -6,6 +6,7 @@ examples in ``judge_examples.toml``; answers are one token-ish word, cut at the 
 function's sampling seed is derived from the global seed and the function's content, so a rerun
 hits the LLM cache. The trade-off: an answer that is neither Yes nor No counts against keeping
 the function (a seed must win a strict majority of Yes), which errs toward fewer seeds.
+``SelfJudge`` is the seeds stage's filter: ``judge:no`` with the raw answers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from importlib import resources
 from typing import Any, Sequence
 
 from selfalign.llm.base import Request, SamplingParams
+from selfalign.quality.filters import Drop, Filter, Item
+from selfalign.records import Seed
 
 _HEADER, _ANSWER = "### Function", "### Enough"
 
@@ -63,3 +66,20 @@ def judge(llm: Any, items: Sequence[tuple[str, str]], samples: int, temperature:
         yes = sum(parse_answer(a) is True for a in answers)
         out.append((yes * 2 > len(answers), answers))
     return out
+
+
+class SelfJudge(Filter[Item]):
+    """Asks ``llm`` about ``batch_size`` functions per generate() call; drops the ones whose
+    docstring a majority of answers finds not enough."""
+
+    name = "judge"
+
+    def __init__(self, llm: Any, samples: int, temperature: float, seed: int, batch_size: int) -> None:
+        self.llm, self.samples, self.temperature, self.seed = llm, samples, temperature, seed
+        self.batch_size = batch_size
+
+    def decide(self, items: Sequence[Item]) -> list[Drop | None]:
+        # The content id seeds the sampling, so a rerun asks the same requests (cache hits).
+        pairs = [(Seed(content=item.text).id, item.text) for item in items]
+        verdicts = judge(self.llm, pairs, self.samples, self.temperature, self.seed)
+        return [None if keep else Drop("judge:no", f"answers: {answers}") for keep, answers in verdicts]

@@ -14,6 +14,7 @@ error too -- so such snippets skip the checker; that saves most of its cost on a
 Settings: "standard" checking mode with unresolved imports ignored, because whether a third-party
 package happens to be installed here says nothing about the snippet. The trade-off: a snippet
 using a missing package is checked less thoroughly (its names are ``Unknown``), not dropped.
+``TypeCheck`` is the seeds stage's filter: ``typecheck:error`` with the first three messages.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
+
+from selfalign.quality.filters import Drop, Filter, Item
 
 _CONFIG = {
     "typeCheckingMode": "standard",
@@ -133,3 +136,16 @@ def _parse_report(run: subprocess.CompletedProcess, root: Path, count: int) -> l
             line = diag.get("range", {}).get("start", {}).get("line", 0) + 1
             errors[int(name[1:-3])].append(f"line {line}: {diag.get('message', '')[:200]}")
     return errors
+
+
+class TypeCheck(Filter[Item]):
+    """Drops snippets with type errors, checking ``batch_size`` of them per checker start."""
+
+    name = "typecheck"
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+
+    def decide(self, items: Sequence[Item]) -> list[Drop | None]:
+        found = type_errors([item.text for item in items])
+        return [Drop("typecheck:error", "; ".join(errors[:3])) if errors else None for errors in found]

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from selfalign.benchmarks import load
-from selfalign.curate.decontam import Decontaminator, build, file_texts
+from selfalign.quality.decontam import Decontaminator, build, file_texts
 
 
 @pytest.fixture(scope="module")

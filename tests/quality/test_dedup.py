@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from selfalign.curate.dedup import (ExactDeduper, MinHashParams, _shingle_hashes, candidate_pairs,
+from selfalign.quality.dedup import (ExactDeduper, MinHashParams, _shingle_hashes, candidate_pairs,
                                     duplicate_pairs, estimated_jaccard, exact_duplicates, exact_jaccard,
                                     jaccard, near_duplicates, shingle_set, signatures)
 
