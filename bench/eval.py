@@ -64,13 +64,13 @@ def run_human_eval(samples: list[dict], workdir: Path) -> tuple[dict[str, bool],
 def run_selfalign(problems, samples: list[dict], workers: int, cache_dir: Path,
                   floor_s: float) -> tuple[dict[str, bool], float, float]:
     from selfalign.benchmarks import dataset_info
-    from selfalign.evaluate.programs import TimeLimits
+    from selfalign.evaluate.config import ScoreConfig, TimeLimits
     from selfalign.evaluate.samples import Sample
-    from selfalign.evaluate.score import Scorer, ScoreConfig
+    from selfalign.evaluate.score import Scorer
 
     start = time.perf_counter()
     scorer = Scorer("humaneval", problems, dataset_info("humaneval")["sha256"],
-                    ScoreConfig(workers=workers, cache_dir=cache_dir, time=TimeLimits(floor_s=floor_s)))
+                    ScoreConfig(workers=workers, cache_dir=str(cache_dir), time=TimeLimits(floor_s=floor_s)))
     reference_s = time.perf_counter() - start
     prompts = {p.task_id: p.prompt for p in problems}
     ours = [Sample(s["task_id"], 0, prompts[s["task_id"]] + s["completion"]) for s in samples]

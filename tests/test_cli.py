@@ -9,7 +9,7 @@ import pytest
 from selfalign.cli import build_parser, main
 
 COMMANDS = ["run", "seeds", "concepts", "instructions", "responses", "curate", "status", "config",
-            "respond"]
+            "respond", "execute", "eval"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -25,6 +25,15 @@ def test_top_level_help_lists_the_commands():
     text = build_parser().format_help()
     for command in COMMANDS:
         assert command in text
+
+
+@pytest.mark.parametrize("command, keys", [("eval", ["--set", "eval.generation.n", "CONFIG"]),
+                                           ("execute", ["--set", "--config", "execute.limits.timeout_s"])])
+def test_eval_and_execute_help_explain_the_config_route(command, keys, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert all(key in out for key in keys)
 
 
 def test_bad_config_is_one_line_without_traceback(tmp_path, capsys):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from selfalign.benchmarks import Problem, load
-from selfalign.evaluate.generate import GenerationConfig, generate_samples
+from selfalign.evaluate.config import GenerationConfig
+from selfalign.evaluate.generate import generate_samples
 from selfalign.evaluate.prompts import mbpp_parts, prompt_for
 from selfalign.evaluate.samples import SampleWriter, read_samples
 
@@ -48,7 +49,7 @@ def test_generation_resumes_without_duplicates(tmp_path):
     llm = load_llm(str(embedded_gguf()), options={"n_threads": 1, "n_ctx": 2048})
     problems = load("humaneval")[:2]
     path = tmp_path / "humaneval.samples.jsonl"
-    config = GenerationConfig(max_tokens=24, repeat_prompt=False)
+    config = GenerationConfig(max_tokens=24, prefix="fence")
     generate_samples(llm, problems, SampleWriter(path), config)
     first = path.read_text()
     rows = [json.loads(line) for line in first.splitlines()]
@@ -56,7 +57,7 @@ def test_generation_resumes_without_duplicates(tmp_path):
     assert all(r["raw"].startswith("```python\n") for r in rows)
     generate_samples(llm, problems, SampleWriter(path), config)           # nothing left to do
     assert path.read_text() == first
-    sampled = GenerationConfig(n=2, temperature=0.8, max_tokens=24, repeat_prompt=False)
+    sampled = GenerationConfig(n=2, temperature=0.8, max_tokens=24, prefix="fence")
     generate_samples(llm, problems, SampleWriter(path), sampled)          # only sample 1 is new
     keys = [(s.task_id, s.sample) for s in read_samples(path)]
     assert sorted(keys) == [("HumanEval/0", 0), ("HumanEval/0", 1), ("HumanEval/1", 0), ("HumanEval/1", 1)]

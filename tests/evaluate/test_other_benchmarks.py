@@ -12,7 +12,8 @@ import pytest
 
 from selfalign.benchmarks import dataset_info, load
 from selfalign.evaluate.samples import Sample
-from selfalign.evaluate.score import Scorer, ScoreConfig
+from selfalign.evaluate.config import ScoreConfig
+from selfalign.evaluate.score import Scorer
 
 DS1000_CONTEXT = '''
 import numpy as np
@@ -42,7 +43,7 @@ def test_string(solution: str):
 def run(name, path, codes, tmp_path):
     problems = load(name, str(path))
     scorer = Scorer(name, problems, dataset_info(name, str(path))["sha256"],
-                    ScoreConfig(workers=2, cache_dir=tmp_path / "cache", test_timeout_s=2.0))
+                    ScoreConfig(workers=2, cache_dir=str(tmp_path / "cache"), test_timeout_s=2.0))
     samples = [Sample(p.task_id, i, code) for p in problems for i, code in enumerate(codes)]
     return list(scorer.run(samples))
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from selfalign.benchmarks import benchmark_dir, dataset_info, load
-from selfalign.evaluate.programs import TimeLimits
 from selfalign.evaluate.samples import Sample
-from selfalign.evaluate.score import Scorer, ScoreConfig
+from selfalign.evaluate.config import ScoreConfig, TimeLimits
+from selfalign.evaluate.score import Scorer
 
 needs_shared = pytest.mark.skipif(benchmark_dir() is None, reason="shared benchmark dir missing")
 
 
 def score(name, problems, solutions, tmp_path, path=None, **config):
     scorer = Scorer(name, problems, dataset_info(name, path)["sha256"],
-                    ScoreConfig(workers=2, cache_dir=tmp_path / "cache", **config))
+                    ScoreConfig(workers=2, cache_dir=str(tmp_path / "cache"), **config))
     samples = [Sample(p.task_id, 0, code) for p, code in zip(problems, solutions)]
     return scorer, list(scorer.run(samples))
 

@@ -67,3 +67,20 @@ def test_help_teaches_the_row_format(capsys):
     out = capsys.readouterr().out
     for word in ("IN.jsonl", "tests", "blocked", "--memory-mb", "--workers", "examples:"):
         assert word in out
+
+
+def test_execute_section_from_config_and_set(tmp_path, capsys):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text('{"id": "loop", "code": "while True:\\n    pass"}\n')
+    config = tmp_path / "run.toml"
+    config.write_text("[execute]\nworkers = 1\n[execute.limits]\ntimeout_s = 30.0\n")
+    assert run_cli(["execute", str(src), "-o", str(dst), "--config", str(config), "--no-cache",
+                    "--set", "execute.limits.timeout_s=0.5"]) == 0
+    (row,) = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert row["exec"]["status"] == "timeout" and row["exec"]["wall_s"] < 5   # not the default 10 s
+    capsys.readouterr()
+    assert run_cli(["execute", str(src), "-o", str(dst), "--set", "model.model=x"]) == 2
+    assert "only execute.* keys" in capsys.readouterr().err
+    assert run_cli(["execute", str(src), "-o", str(dst), "--set", "execute.limits.nosuch=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key execute.limits.nosuch" in err and len(err.splitlines()) == 1

@@ -1,8 +1,10 @@
 """`selfalign execute`: run each row's code + tests in the sandbox and write the row back with a verdict.
 
 A thin shell over selfalign.sandbox.Sandbox: parse options, stream rows in, stream rows out.
-Trade-off: the input is read twice (once to count lines for the progress bar's ETA, a cheap byte
-scan), so the rows themselves can stay streamed and memory flat on any file size.
+The settings are the ``[execute]`` section of the run's TOML (``--config``, ``--set``); the limit
+flags are shortcuts for its keys, so a standalone run and the pipeline's execute stage share
+one set of defaults. Trade-off: the input is read twice (once to count lines for the progress
+ETA, a cheap byte scan), so the rows themselves can stay streamed and memory flat on any size.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import argparse
 import collections
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
-from rich.text import Text
+from rich.markup import escape
 
+from selfalign.progress import progress
 from selfalign.sandbox import STATUSES, Limits, Program, Sandbox, SandboxError
+from selfalign.sandbox.config import ISOLATION_LEVELS
 
 DESCRIPTION = """\
 Run untrusted code in the sandbox, one verdict per input row.
@@ -43,6 +46,8 @@ EPILOG = """\
 examples:
   selfalign execute responses.jsonl -o verdicts.jsonl
   selfalign execute responses.jsonl -o verdicts.jsonl --timeout 5 --memory-mb 2048 --workers 4
+  selfalign execute responses.jsonl -o verdicts.jsonl --config run.toml \
+      --set execute.limits.max_processes=8
   echo '{"id": 1, "code": "def f(x): return x + 1", "tests": "assert f(1) == 2"}' > one.jsonl
   selfalign execute one.jsonl -o out.jsonl && cat out.jsonl"""
 
@@ -56,65 +61,96 @@ def register(subparsers) -> None:
     parser.add_argument("input", metavar="IN.jsonl", type=Path, help="rows with id, code, tests")
     parser.add_argument("-o", "--output", metavar="OUT.jsonl", type=Path, required=True,
                         help="where to write the rows with their `exec` verdicts")
-    parser.add_argument("--timeout", type=float, default=defaults.timeout_s, metavar="S",
-                        help=f"wall-clock limit per program in seconds (default {defaults.timeout_s:g})")
-    parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb, metavar="M",
-                        help=f"address-space cap per program in MiB (default {defaults.memory_mb})")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="programs run in parallel (default: one per CPU core)")
-    parser.add_argument("--isolation", choices=("auto", "bwrap", "rlimits", "none"), default="auto",
+    parser.add_argument("--config", metavar="FILE", help="TOML config; its [execute] section sets "
+                        "workers, isolation and [execute.limits] (other sections are ignored)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an execute.* setting, e.g. --set execute.limits.file_size_mb=16 "
+                             "(repeatable; the flags below are shortcuts for such keys)")
+    parser.add_argument("--timeout", type=float, metavar="S",
+                        help=f"wall-clock limit per program in seconds (default {defaults.timeout_s:g}; "
+                             "execute.limits.timeout_s)")
+    parser.add_argument("--memory-mb", type=int, metavar="M",
+                        help=f"address-space cap per program in MiB (default {defaults.memory_mb}; "
+                             "execute.limits.memory_mb)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="programs run in parallel (default: one per CPU core; execute.workers)")
+    parser.add_argument("--isolation", choices=ISOLATION_LEVELS,
                         help="auto: bubblewrap when it works, else rlimits+seccomp+uid; "
-                             "none: NO isolation, trusted code only (default auto)")
+                             "none: NO isolation, trusted code only (default auto; execute.isolation)")
     parser.add_argument("--cache", type=Path, default=None, metavar="PATH",
                         help="SQLite verdict cache (default: OUT.jsonl.cache.sqlite)")
     parser.add_argument("--no-cache", action="store_true", help="execute everything, cache nothing")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run_execute_command)
 
 
+# flag dest -> the [execute] key it sets
+SHORTCUTS = {"timeout": "execute.limits.timeout_s", "memory_mb": "execute.limits.memory_mb",
+             "workers": "execute.workers", "isolation": "execute.isolation"}
+
+
+def execute_settings(args: argparse.Namespace):
+    """The ``[execute]`` section: the file, then ``--set``, then the flags (the flags win)."""
+    from selfalign.config import toml_value
+    from selfalign.config import ConfigError, parse_assignment
+    from selfalign.settings import load_config
+
+    for item in args.overrides:
+        key, _ = parse_assignment(item)
+        if not key.startswith("execute."):
+            raise ConfigError(f"--set {item!r}: selfalign execute reads only execute.* keys")
+    shortcuts = [f"{key}={toml_value(getattr(args, dest))}" for dest, key in SHORTCUTS.items()
+                 if getattr(args, dest) is not None]
+    return load_config(args.config, args.overrides + shortcuts).execute
+
+
 def run_execute_command(args: argparse.Namespace) -> int:
+    from selfalign.config import ConfigError
+
     console = Console(stderr=True, soft_wrap=True)  # messages stay one grep-able line
     if not args.input.is_file():
-        console.print(f"[red]error:[/] input file {args.input} does not exist")
+        console.print(f"[red]error:[/] input file {escape(str(args.input))} does not exist")
         return 2
     try:
-        limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
-    except ValueError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        settings = execute_settings(args)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     cache = None if args.no_cache else (args.cache or Path(f"{args.output}.cache.sqlite"))
     try:
-        sandbox = Sandbox(limits, workers=args.workers, cache_path=cache, isolation=args.isolation)
+        sandbox = Sandbox(settings.limits, workers=settings.workers or None, cache_path=cache,
+                          isolation=settings.isolation)
     except SandboxError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     with sandbox:
-        counts = _execute_file(args.input, args.output, sandbox, console)
+        counts = _execute_file(args.input, args.output, sandbox, not args.no_progress)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     console.print(f"{sum(counts[s] for s in STATUSES)} rows executed "
-                  f"({sandbox.isolation}) -> {args.output}: {summary}")
+                  f"({sandbox.isolation}) -> {args.output}: {summary}", highlight=False)
     return 0
 
 
-def _execute_file(src: Path, dst: Path, sandbox: Sandbox, console: Console) -> collections.Counter:
+def _execute_file(src: Path, dst: Path, sandbox: Sandbox, show_progress: bool = True) -> collections.Counter:
     counts: collections.Counter = collections.Counter()
     rows: dict[str, dict] = {}  # only the rows in flight, so memory stays flat
     tmp = dst.with_name(dst.name + ".partial")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with _progress(console) as progress, open(tmp, "w", encoding="utf-8") as out:
-        task = progress.add_task("execute", total=_count_lines(src))
-        programs = _read_programs(src, rows, counts, console, lambda: progress.advance(task))
+    with progress("execute", _count_lines(src), enabled=show_progress) as advance, \
+            open(tmp, "w", encoding="utf-8") as out:
+        programs = _read_programs(src, rows, counts, lambda: advance(1))
         for program, result in sandbox.run(programs):
             row = rows.pop(program.id)
             row["exec"] = result.to_dict()
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             counts[result.status] += 1
             counts["cached"] += result.cached
-            progress.advance(task)
+            advance(1)
     os.replace(tmp, dst)  # a killed run leaves no half file under the final name
     return counts
 
 
-def _read_programs(src: Path, rows: dict, counts: collections.Counter, console: Console,
+def _read_programs(src: Path, rows: dict, counts: collections.Counter,
                    skipped) -> Iterator[Program]:
     with open(src, encoding="utf-8", errors="replace") as lines:
         for lineno, line in enumerate(lines, 1):
@@ -124,7 +160,9 @@ def _read_programs(src: Path, rows: dict, counts: collections.Counter, console: 
             try:
                 row, program = _parse_row(line, str(lineno))
             except ValueError as exc:
-                console.print(f"[yellow]{src}:{lineno}: skipped:[/] {exc}", highlight=False)
+                # plain print: on a terminal it goes through the progress bar's stderr
+                # redirect and lands above the bar (a rich Console would bypass it)
+                print(f"{src}:{lineno}: skipped: {exc}", file=sys.stderr, flush=True)
                 counts["malformed"] += 1
                 skipped()
                 continue
@@ -157,14 +195,3 @@ def _count_lines(path: Path) -> int:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             lines, last = lines + chunk.count(b"\n"), chunk[-1:]
     return lines + (last != b"\n")
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:,.0f}/s" if task.speed else "?/s", style="progress.data.speed")
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    _RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    console=console)

@@ -9,32 +9,31 @@ one after another, generation then scoring, so a crash in scoring never loses ge
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager, Iterator
 
 from selfalign.benchmarks import BenchmarkError, Problem, dataset_info, load
-from selfalign.evaluate.generate import GenerationConfig, generate_samples
+from selfalign.evaluate.config import EvalConfig
+from selfalign.evaluate.generate import generate_samples
+from selfalign.evaluate.reference import CHECKED, EVALPLUS
 from selfalign.evaluate.results import BenchmarkResult, write_results
 from selfalign.evaluate.samples import Sample, SampleWriter, read_samples
-from selfalign.evaluate.score import Scorer, ScoreConfig
+from selfalign.evaluate.score import Scorer
 from selfalign.llm.base import LLM
 
-Progress = Callable[[str, int, int], Callable[[int], None]]   # (label, total) -> advance(n)
+Advance = Callable[[int], None]
+# (label, total) -> a context manager yielding advance(n): ``selfalign.progress.progress`` fits.
+Progress = Callable[[str, int], ContextManager[Advance]]
 
 
-@dataclass
-class EvalConfig:
-    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"], metadata={"help": "benchmarks to run"})
-    output_dir: Path = field(default=Path("eval-out"), metadata={"help": "where samples and results go"})
-    limit: int | None = field(default=None, metadata={"help": "only the first N problems"})
-    data_paths: dict[str, str] = field(default_factory=dict, metadata={"help": "benchmark -> data file"})
-    livecodebench_start: str | None = field(default=None, metadata={"help": "LCB: first contest date"})
-    livecodebench_end: str | None = field(default=None, metadata={"help": "LCB: last contest date"})
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    score: ScoreConfig = field(default_factory=ScoreConfig)
+@contextlib.contextmanager
+def _quiet(label: str, total: int) -> Iterator[Advance]:
+    """No progress callback given: the library reports nothing."""
+    yield lambda n=1: None
 
 
 def file_stem(benchmark: str) -> str:
@@ -44,13 +43,13 @@ def file_stem(benchmark: str) -> str:
 def load_problems(name: str, config: EvalConfig) -> list[Problem]:
     options: dict[str, Any] = {}
     if name == "livecodebench":
-        options = {"start": config.livecodebench_start, "end": config.livecodebench_end}
-    problems = load(name, config.data_paths.get(name), **options)
+        options = {"start": config.livecodebench_start or None, "end": config.livecodebench_end or None}
+    problems = load(name, config.data.get(name), **options)
     return problems[: config.limit] if config.limit else problems
 
 
 def _samples(name: str, problems: list[Problem], config: EvalConfig, llm: LLM | None,
-             samples_file: str | None, progress: Progress | None) -> tuple[list[Sample], float]:
+             samples_file: str | None, progress: Progress) -> tuple[list[Sample], float]:
     if samples_file is not None:
         samples = read_samples(samples_file, problems)
         known = {p.task_id for p in problems}
@@ -62,10 +61,10 @@ def _samples(name: str, problems: list[Problem], config: EvalConfig, llm: LLM | 
         return samples, 0.0
     if llm is None:
         raise ValueError("either an LLM or a samples file is needed")
-    writer = SampleWriter(config.output_dir / f"{file_stem(name)}.samples.jsonl")
+    writer = SampleWriter(Path(config.output_dir) / f"{file_stem(name)}.samples.jsonl")
     start = time.perf_counter()
-    advance = progress(f"generate {name}", len(problems)) if progress else None
-    generate_samples(llm, problems, writer, config.generation, advance)
+    with progress(f"generate {name}", len(problems)) as advance:
+        generate_samples(llm, problems, writer, config.generation, advance)
     known = {p.task_id for p in problems}
     samples = [s for s in read_samples(writer.path) if s.task_id in known]
     return [s for s in samples if s.sample < config.generation.n], time.perf_counter() - start
@@ -73,36 +72,39 @@ def _samples(name: str, problems: list[Problem], config: EvalConfig, llm: LLM | 
 
 def evaluate_benchmark(name: str, config: EvalConfig, llm: LLM | None = None,
                        samples_file: str | None = None, progress: Progress | None = None) -> BenchmarkResult:
+    progress = progress or _quiet
+    output_dir = Path(config.output_dir)
     problems = load_problems(name, config)
-    info = dataset_info(name, config.data_paths.get(name))
+    info = dataset_info(name, config.data.get(name))
     samples, generate_s = _samples(name, problems, config, llm, samples_file, progress)
     start = time.perf_counter()
-    advance = progress(f"reference {name}", len(problems)) if progress else None
-    scorer = Scorer(name, problems, info["sha256"], config.score, advance)
+    with (progress if name in EVALPLUS + CHECKED else _quiet)(f"reference {name}", len(problems)) as advance:
+        scorer = Scorer(name, problems, info["sha256"], config.score, advance)
     reference_s = time.perf_counter() - start
     result = BenchmarkResult(name, info, known_bad_references=scorer.known_bad(),
                              settings={"generation": asdict(config.generation),
                                        "time_limits": asdict(config.score.time)})
-    advance = progress(f"score {name}", len(samples)) if progress else None
     start = time.perf_counter()
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    with open(config.output_dir / f"{file_stem(name)}.verdicts.jsonl", "w", encoding="utf-8") as out:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with progress(f"score {name}", len(samples)) as advance, \
+            open(output_dir / f"{file_stem(name)}.verdicts.jsonl", "w", encoding="utf-8") as out:
         for verdict in scorer.run(samples):
             result.add([verdict])
             out.write(json.dumps(asdict(verdict)) + "\n")
-            if advance:
-                advance(1)
+            advance(1)
     result.wall_s = {"generate": round(generate_s, 2), "reference": round(reference_s, 2),
                      "score": round(time.perf_counter() - start, 2)}
     return result
 
 
 def run_eval(config: EvalConfig, llm: LLM | None = None, samples_file: str | None = None,
-             progress: Progress | None = None, run_info: dict[str, Any] | None = None) -> list[BenchmarkResult]:
-    """Evaluate every configured benchmark and write ``results.json`` after each one."""
+             progress: Progress | None = None,
+             run_info: dict[str, Any] | None = None) -> list[BenchmarkResult]:
+    """Evaluate every configured benchmark and write ``results.json`` after each one.
+    ``progress`` (label, total) -> context manager yielding advance(n); none: silent."""
     results: list[BenchmarkResult] = []
     run = {"model": getattr(llm, "name", None), "samples_file": samples_file, **(run_info or {})}
     for name in config.benchmarks:
         results.append(evaluate_benchmark(name, config, llm, samples_file, progress))
-        write_results(config.output_dir / "results.json", results, run)
+        write_results(Path(config.output_dir) / "results.json", results, run)
     return results

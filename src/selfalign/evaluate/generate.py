@@ -9,28 +9,15 @@ batching backends (vLLM) less to work with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from selfalign.benchmarks import Problem
+from selfalign.evaluate.config import GenerationConfig
 from selfalign.evaluate.extract import extract_code, truncate_completion
 from selfalign.evaluate.prompts import prompt_for
 from selfalign.evaluate.samples import Sample, SampleWriter
 from selfalign.llm.base import LLM, Completion, Request, SamplingParams
-from selfalign.train.template import STOP, cut_response, render_prompt
-
-
-@dataclass
-class GenerationConfig:
-    n: int = field(default=1, metadata={"help": "samples per problem"})
-    temperature: float = field(default=0.0, metadata={"help": "0 = greedy"})
-    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling when temperature > 0"})
-    max_tokens: int = field(default=512, metadata={"help": "new tokens per sample"})
-    base: bool = field(default=False, metadata={"help": "plain completion (base model), no template"})
-    seed: int = field(default=0, metadata={"help": "sampling seed (per task and sample)"})
-    batch_size: int = field(default=8, metadata={"help": "problems per generate() call"})
-    repeat_prompt: bool = field(default=True, metadata={
-        "help": "instruct mode: the response prefix repeats the function signature and docstring"})
+from selfalign.template import STOP, cut_response, render_prompt
 
 
 def build_request(problem: Problem, config: GenerationConfig, sample: int) -> Request:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import ast
 import json
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from selfalign.benchmarks import Problem
+from selfalign.evaluate.config import TimeLimits
 from selfalign.evaluate.runtime import LOAD_LIMIT_S, encode, wall_limit
 from selfalign.sandbox import Program
 
@@ -28,24 +28,6 @@ REFERENCE_MARK = "@@REFERENCE@@"
 ORACLES = {"humaneval+": {"find_zero": "find_zero"},
            "mbpp+": {"sum_div": "zero_ok", "check_str": "not_none",
                      "text_match_three": "not_none", "text_starta_endb": "not_none"}}
-
-
-@dataclass(frozen=True)
-class TimeLimits:
-    """EvalPlus-style per-test limits: max(floor, factor x the reference solution's time), both in
-    CPU seconds (see runtime.py); the wall-clock backstops scale from them."""
-
-    floor_s: float = field(default=0.25, metadata={"help": "smallest limit per test, CPU seconds"})
-    factor: float = field(default=4.0, metadata={"help": "multiple of the reference run time"})
-    program_cap_s: float = field(default=60.0, metadata={
-        "help": "wall time one program may take beyond factor x the reference's total time"})
-
-    def per_test(self, reference_s: float) -> float:
-        return max(self.floor_s, self.factor * reference_s)
-
-    def program(self, per_test: list[float], reference_s: list[float]) -> float:
-        """The sandbox's wall-clock backstop for a whole program (code that ignores the timers)."""
-        return min(wall_limit(sum(per_test)), self.program_cap_s + self.factor * sum(reference_s)) + 2.0
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """The prompts each benchmark shows a model, in instruct and base (plain completion) mode.
 
-Instruct mode follows PIPELINE.md: an instruction plus a response prefix that opens a python
+Instruct mode follows docs/method.md ("Evaluation prompts"): an instruction plus a response prefix that opens a python
 fence (and, for HumanEval-style problems, repeats the function signature and docstring, so the
 model completes the function instead of inventing another). Base mode is a plain completion of
 the benchmark prompt. The wording is ours. Trade-off: one fixed wording per benchmark keeps

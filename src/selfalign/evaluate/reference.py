@@ -61,6 +61,8 @@ def reference_data(benchmark: str, problems: list[Problem], dataset_sha: str, wo
     path = cache_file(benchmark, dataset_sha, cache_dir or default_cache_dir())
     cached: dict[str, dict] = json.loads(path.read_text()) if path.exists() else {}
     todo = [p for p in problems if p.task_id not in cached and p.canonical_solution]
+    if progress and len(problems) > len(todo):
+        progress(len(problems) - len(todo))      # cached, or nothing to run
     if todo:
         limits = Limits(timeout_s=600.0, memory_mb=memory_mb, output_tail_bytes=64 << 20)
         with Sandbox(limits, workers=workers) as sandbox:

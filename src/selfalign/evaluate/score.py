@@ -11,26 +11,17 @@ samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from selfalign.benchmarks import BenchmarkError, Problem
-from selfalign.evaluate.programs import (TimeLimits, check_program, ds1000_program, inputs_program,
+from selfalign.evaluate.config import ScoreConfig
+from selfalign.evaluate.programs import (check_program, ds1000_program, inputs_program,
                                          livecodebench_program, parse_failure)
 from selfalign.evaluate.reference import CHECKED, EVALPLUS, reference_data
 from selfalign.evaluate.samples import Sample
 from selfalign.sandbox import Limits, Program, Sandbox
-
-
-@dataclass
-class ScoreConfig:
-    workers: int | None = field(default=None, metadata={"help": "sandbox workers (default: CPUs)"})
-    time: TimeLimits = field(default_factory=TimeLimits)
-    memory_mb: int = field(default=4096, metadata={"help": "memory cap per program, MiB"})
-    cache_dir: Path | None = field(default=None, metadata={"help": "reference-run cache directory"})
-    test_timeout_s: float = field(default=6.0, metadata={"help": "LiveCodeBench limit per test case"})
-    ds1000_timeout_s: float = field(default=120.0, metadata={"help": "DS-1000 limit per problem"})
 
 
 @dataclass
@@ -64,8 +55,9 @@ class Scorer:
         self.problems = {p.task_id: p for p in problems}
         self.reference: dict[str, dict] = {}
         if benchmark in EVALPLUS + CHECKED:
-            self.reference = reference_data(benchmark, list(problems), dataset_sha, config.workers,
-                                            config.cache_dir, config.memory_mb, progress)
+            cache_dir = Path(config.cache_dir) if config.cache_dir else None   # "" = the default
+            self.reference = reference_data(benchmark, list(problems), dataset_sha,
+                                            config.workers or None, cache_dir, config.memory_mb, progress)
 
     def known_bad(self) -> dict[str, str]:
         """Problems whose reference solution fails its own tests, with the reason."""
@@ -93,7 +85,7 @@ class Scorer:
     def run(self, samples: Sequence[Sample]) -> Iterator[SampleVerdict]:
         """Verdicts in the order of ``samples``."""
         limits = Limits(timeout_s=60.0, memory_mb=self.config.memory_mb)
-        with Sandbox(limits, workers=self.config.workers) as sandbox:
+        with Sandbox(limits, workers=self.config.workers or None) as sandbox:
             programs = (self.program(s) for s in samples)
             for sample, (_, result) in zip(samples, sandbox.run(programs)):
                 yield _verdict(self.benchmark, sample, result)
