@@ -7,7 +7,7 @@ from it, generation stops at EOS or ``###``, and the answer is the prefix + the 
 from __future__ import annotations
 
 from selfalign.llm import LLM, Request, SamplingParams, load_llm
-from selfalign.train.template import STOP, SYSTEM, cut_response, render_prompt
+from selfalign.template import STOP, SYSTEM, cut_response, render_prompt
 
 
 def respond(instruction: str, response_prefix: str = "", *, llm: LLM | None = None,

@@ -1,6 +1,6 @@
 """The instruct template the fine-tuned model is trained on and prompted with.
 
-Layout (PIPELINE.md, "Training"): BOS + one system sentence + ``\\n\\n### Instruction\\n{instruction}
+Layout (docs/method.md, "The instruct template"): BOS + one system sentence + ``\\n\\n### Instruction\\n{instruction}
 \\n\\n### Response\\n`` then the response + EOS. BOS and EOS are tokens, not text: the tokenizer adds
 BOS when it encodes the prompt and the trainer appends EOS, so the text forms here carry neither and
 work for any tokenizer. The system sentence is ours; pass ``system=`` to match another model's card.

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from conftest import REPO
-from selfalign.train.template import SYSTEM, cut_response, render_prompt
+from selfalign.template import SYSTEM, cut_response, render_prompt
 
 PIPELINE_MD = REPO.parent / "shared" / "PIPELINE.md"
 
