@@ -8,8 +8,8 @@ from selfalign.store import (AtomicJsonl, InputError, count_rows, read_records, 
 
 
 def _examples(n):
-    return [Example(parent_id=f"p{i}", instruction=f"task {i}", response=f"answer {i}", meta={"i": i})
-            for i in range(n)]
+    return [Example(parent_id=f"p{i}", seed_id=f"s{i}", instruction_id=f"i{i}", response_id=f"r{i}",
+                    instruction=f"task {i}", response=f"answer {i}", meta={"i": i}) for i in range(n)]
 
 
 def test_jsonl_round_trip_with_header(tmp_path):
@@ -17,7 +17,7 @@ def test_jsonl_round_trip_with_header(tmp_path):
     rows = _examples(3)
     assert write_records(path, "example", (r.to_dict() for r in rows)) == 3
     first = json.loads(path.read_text().splitlines()[0])
-    assert first == {"format": "selfalign", "kind": "example", "version": 1}
+    assert first == {"format": "selfalign", "kind": "example", "version": 2}
     assert list(read_records(path, "example")) == rows
     assert count_rows(path) == 3
 
@@ -55,11 +55,11 @@ def test_bad_rows_name_file_line_and_field(tmp_path):
 
 def test_wrong_kind_version_encoding_and_missing(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_text(json.dumps({"format": "selfalign", "kind": "seed", "version": 1}) + "\n")
+    path.write_text(json.dumps({"format": "selfalign", "kind": "seed", "version": 2}) + "\n")
     with pytest.raises(InputError, match="holds 'seed' records, expected 'example'"):
         list(read_records(path, "example"))
-    path.write_text(json.dumps({"format": "selfalign", "kind": "seed", "version": 99}) + "\n")
-    with pytest.raises(InputError, match="format version 99"):
+    path.write_text(json.dumps({"format": "selfalign", "kind": "seed", "version": 1}) + "\n")
+    with pytest.raises(InputError, match="format version 1, this selfalign reads version 2"):
         list(read_records(path, "seed"))
     path.write_bytes(b'{"content": "\xff\xfe"}\n')
     with pytest.raises(InputError, match="not UTF-8"):

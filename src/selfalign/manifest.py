@@ -1,4 +1,4 @@
-"""The run manifest: resolved config, versions, and per-stage counts and timings.
+"""The run manifest: resolved config, versions, and per-step counts, timings and artifacts.
 
 It is rewritten atomically after every committed chunk, so ``selfalign status`` and a resumed run
 always read a consistent picture, and it is the single source of the funnel table.
@@ -15,7 +15,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from selfalign.config import Config
 from selfalign.store import InputError, atomic_write_text
 
 FORMAT = "selfalign.manifest"
@@ -42,7 +41,7 @@ class Manifest:
     created: float = field(default_factory=time.time)
 
     @classmethod
-    def load_or_create(cls, run_dir: Path, config: Config) -> "Manifest":
+    def load_or_create(cls, run_dir: Path, config: Any) -> "Manifest":
         path = run_dir / "manifest.json"
         config_dict = dataclasses.asdict(config)
         if not path.exists():

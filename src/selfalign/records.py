@@ -1,8 +1,10 @@
 """The records that flow through the pipeline, one dataclass per stage.
 
 Every record has a content-hash ``id`` (so the same content always gets the same id and a rerun
-produces identical files), the ``parent_id`` of the record it was made from (so any SFT row can be
-traced back to its seed) and a free ``meta`` dict. The trade-off: ids are derived from content, so
+produces identical files), the ``parent_id`` of the record it was made from, the typed ids of the
+ancestors later steps need (``seed_id`` on every record; ``instruction_id`` and ``response_id``
+from the responses on), and a free ``meta`` dict for numbers such as token counts. ``lineage.py``
+walks any record back to its seed. The trade-off: ids are derived from content, so
 two stages that produce the same text from the same parent collapse to one id -- which is exactly
 the exact-dedup we want.
 
@@ -105,6 +107,11 @@ class Seed(Record):
     id: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def seed_id(self) -> str:
+        """A seed is its own lineage root."""
+        return self.id
+
 
 @dataclass
 class Concepts(Record):
@@ -113,7 +120,8 @@ class Concepts(Record):
     kind: ClassVar[str] = "concepts"
     identity: ClassVar[tuple[str, ...]] = ("concepts",)
 
-    parent_id: str
+    parent_id: str            # the seed
+    seed_id: str
     seed: str                 # the seed snippet, carried so the next stage needs no join
     concepts: list[str]
     raw: str = ""
@@ -128,7 +136,8 @@ class Instruction(Record):
     kind: ClassVar[str] = "instruction"
     identity: ClassVar[tuple[str, ...]] = ("instruction",)
 
-    parent_id: str
+    parent_id: str            # the concepts record
+    seed_id: str
     instruction: str
     properties: dict[str, Any] = field(default_factory=dict)
     raw: str = ""
@@ -143,7 +152,8 @@ class Response(Record):
     kind: ClassVar[str] = "response"
     identity: ClassVar[tuple[str, ...]] = ("response", "sample")
 
-    parent_id: str
+    parent_id: str            # the instruction
+    seed_id: str
     instruction: str
     response: str             # the full answer as the model wrote it (reasoning + code + tests)
     solution: str             # the code block with the implementation
@@ -161,13 +171,15 @@ class Verdict(Record):
     kind: ClassVar[str] = "verdict"
     identity: ClassVar[tuple[str, ...]] = ("status",)
 
-    parent_id: str
+    parent_id: str            # the response
+    seed_id: str
     instruction_id: str
     instruction: str
     response: str
     solution: str
     tests: str
     status: str               # pass | fail | timeout | memory | crash | blocked
+    sample: int = 0           # which of the n samples of its instruction
     exec: dict[str, Any] = field(default_factory=dict)
     id: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
@@ -184,7 +196,10 @@ class Example(Record):
     kind: ClassVar[str] = "example"
     identity: ClassVar[tuple[str, ...]] = ("instruction", "response")
 
-    parent_id: str
+    parent_id: str            # the verdict
+    seed_id: str
+    instruction_id: str
+    response_id: str
     instruction: str
     response: str
     id: str = ""
@@ -194,6 +209,12 @@ class Example(Record):
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.kind: cls for cls in (Seed, Concepts, Instruction, Response, Verdict, Example)
 }
+
+
+# Stage name -> the record kind its kept file ``<stage>.jsonl`` holds, in pipeline order; each
+# kind's parent is the kind before it (the run directory's file layout, shared by every reader).
+STAGE_KINDS = {"seeds": "seed", "concepts": "concepts", "instructions": "instruction",
+               "responses": "response", "execute": "verdict", "curate": "example"}
 
 
 @dataclass

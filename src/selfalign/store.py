@@ -1,6 +1,6 @@
 """Files of records: JSONL with a version header, Parquet copies, and atomic writes.
 
-Every stage file starts with one header line ``{"format": "selfalign", "kind": ..., "version": 1}``
+Every stage file starts with one header line ``{"format": "selfalign", "kind": ..., "version": 2}``
 so a reader knows what it holds and a future format change is detected, not misread. Whole files
 are written to a temporary name and renamed into place, so a reader (or a resumed run) never sees
 half a file. Reading is strict and names the file, line and field of the first bad row.
@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 from selfalign.records import RECORD_TYPES, Record, RecordError
 
 FORMAT = "selfalign"
-VERSION = 1
+VERSION = 2  # 2: typed lineage ids (seed_id, instruction_id, response_id) on records
 
 
 class InputError(ValueError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedServer
-from selfalign.config import load_config
+from selfalign.settings import load_config
 from selfalign.pipeline import PipelineError, run_pipeline
 from selfalign.store import read_records
 
@@ -60,7 +60,7 @@ def _overrides(tmp_path: Path, server_url: str, run_dir: Path, **extra: object) 
     corpus.mkdir(exist_ok=True)
     (corpus / "small.py").write_text(CORPUS)
     values = {"run.dir": str(run_dir), "run.limit": 0, "run.chunk_size": 2,
-              "model.model": server_url, "responses.n": 2, "execute.timeout_s": 5.0,
+              "model.model": server_url, "responses.n": 2, "execute.limits.timeout_s": 5.0,
               "seeds.sources": [str(corpus)], "seeds.typecheck": False,
               "seeds.decontaminate": False, "seeds.near_dedup": False, **extra}
     return [f"{k}={json.dumps(v)}" for k, v in values.items()]

@@ -35,7 +35,7 @@ _LOADERS: dict[str, Callable[..., tuple[list[Problem], Path]]] = {
 }
 BENCHMARKS = tuple(_LOADERS)
 
-# sha256 of the files we know -> the upstream version they are (see shared SOURCES.md).
+# sha256 of the files we know -> the upstream version they are (the upstream sources are listed in docs/evaluation.md).
 _KNOWN = {
     "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef": "openai/human-eval HEAD 6d43fb98",
     "272720b90ac375502c8ed23cd791c2a93dfb22a911641a494da74a426c09f101": "HumanEval+ v0.1.10",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 COMMAND_MODULES = ("pipeline", "respond", "execute", "eval")
@@ -55,11 +56,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from selfalign.benchmarks import BenchmarkError
     from selfalign.config import ConfigError
     from selfalign.generate.pool import PoolError
+    from selfalign.lineage import LineageError
     from selfalign.llm.base import LLMError
     from selfalign.pipeline import PipelineError
     from selfalign.store import InputError
 
-    return (BenchmarkError, ConfigError, InputError, LLMError, PipelineError, PoolError, FileNotFoundError)
+    return (BenchmarkError, ConfigError, InputError, LineageError, LLMError, PipelineError, PoolError,
+            FileNotFoundError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:   # `selfalign config | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume where it stopped", file=sys.stderr)
         return 130

@@ -71,17 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _resolve(args: argparse.Namespace):
-    from selfalign.config import load_config
+    from selfalign.config import toml_value
+    from selfalign.settings import load_config
 
-    overrides = list(args.overrides)
-    if args.run_dir:
-        overrides.append(f"run.dir={json.dumps(args.run_dir)}")
-    if args.model:
-        overrides.append(f"model.model={json.dumps(args.model)}")
-    if args.limit is not None:
-        overrides.append(f"run.limit={args.limit}")
-    if getattr(args, "source", None):
-        overrides.append(f"seeds.sources={json.dumps(args.source)}")
+    shortcuts = {"run.dir": args.run_dir, "model.model": args.model, "run.limit": args.limit,
+                 "seeds.sources": getattr(args, "source", None)}
+    overrides = list(args.overrides) + [f"{key}={toml_value(value)}" for key, value in shortcuts.items()
+                                        if value is not None]
     return load_config(args.config, overrides)
 
 
@@ -128,11 +124,11 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def config_command(args: argparse.Namespace) -> int:
-    from selfalign.config import describe, load_config, to_toml
+    from selfalign.settings import Config, describe, load_config, to_toml
 
     if args.config or args.overrides:
         print(to_toml(load_config(args.config, args.overrides)), end="")
         return 0
-    for key, default, text in describe():
+    for key, default, text in describe(Config):
         print(f"{key:<32} {default:<24} {text}")
     return 0

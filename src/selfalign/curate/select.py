@@ -1,70 +1,81 @@
-"""Curation: one passing response per instruction, exact dedup, length cap, tests stripped;
-then the SFT export in the instruct template's prompt/completion form.
+"""Curation: one passing response per instruction, then the shared keep/drop filters.
 
-The choice among an instruction's passing responses is random but seeded by the instruction id,
-so it does not depend on the order responses arrived in. Exact dedup compares whitespace-normalised
-text, so reformatted copies of one instruction or answer count as one.
+The choice among an instruction's passing responses is random but seeded by (run seed,
+instruction id), so it does not depend on the order responses arrived in. The chosen responses
+then go through ``selfalign.quality`` filters, the same ones seed mining uses: a word cap on the
+instruction, and exact dedup (whitespace-normalised) on the instruction and on the response
+without its tests. The trade-off: all verdicts are grouped in memory (one dict entry per
+instruction), which is fine at the pipeline's sizes; millions of rows will need a sharded pass.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Iterable, Iterator
 
-from selfalign.context import StageContext
+from selfalign.curate.config import CurateConfig
 from selfalign.generate.parse import strip_tests
-from selfalign.records import Dropped, Example, Record, Verdict
-from selfalign.store import AtomicJsonl, read_records
-from selfalign.train.template import render_prompt
-
-SFT_FILE = "sft.jsonl"
+from selfalign.quality.filters import ExactDedup, Filter, MaxWords, run_filters
+from selfalign.records import Dropped, Example, Verdict
 
 
-def _norm(text: str) -> str:
+@dataclass(frozen=True)
+class _Field:
+    """One text of a chosen verdict, as a filter item."""
+
+    verdict: Verdict
+    text: str
+
+    @property
+    def label(self) -> str:
+        return self.verdict.id
+
+
+def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def curate_stage(ctx: StageContext, items: list[tuple[int, Record]]) -> Iterator[Record | Dropped]:
-    by_instruction: dict[str, list[Verdict]] = {}
-    for _, verdict in items:
-        by_instruction.setdefault(verdict.instruction_id, []).append(verdict)
-    seen_instructions: set[str] = set()
-    seen_responses: set[str] = set()
-    limit = ctx.config.curate.max_instruction_words
-    for instruction_id, verdicts in by_instruction.items():
-        rng = random.Random(f"curate/{ctx.config.run.seed}/{instruction_id}")
-        chosen = rng.choice(verdicts)
-        for other in verdicts:
+def group_by_instruction(verdicts: Iterable[Verdict]) -> dict[str, list[Verdict]]:
+    groups: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        groups.setdefault(verdict.instruction_id, []).append(verdict)
+    return groups
+
+
+def choose(groups: dict[str, list[Verdict]], seed: int) -> Iterator[Verdict | Dropped]:
+    """One verdict per instruction (seeded draw); the others as ``not_selected`` drops."""
+    for instruction_id, group in groups.items():
+        # Drawn from the group sorted by id, so the pick does not depend on arrival order.
+        ranked = sorted(group, key=lambda v: v.id)
+        chosen = random.Random(f"curate/{seed}/{instruction_id}").choice(ranked)
+        for other in group:
             if other is not chosen:
                 yield Dropped("not_selected", other.to_dict(), f"one response per instruction ({chosen.id} kept)")
-        reason = _reject(chosen, limit, seen_instructions, seen_responses)
-        if reason:
-            yield Dropped(reason, chosen.to_dict())
+        yield chosen
+
+
+def curate(verdicts: Iterable[Verdict], cfg: CurateConfig, seed: int) -> Iterator[Example | Dropped]:
+    """Examples and drops (with reasons) from passing verdicts, in instruction order."""
+    chosen: list[Verdict] = []
+    for item in choose(group_by_instruction(verdicts), seed):
+        if isinstance(item, Dropped):
+            yield item
+        else:
+            chosen.append(item)
+    instruction_filters: list[Filter] = [MaxWords(cfg.max_instruction_words, "instruction_too_long"),
+                                         ExactDedup("duplicate_instruction", _squash)]
+    survivors = []
+    for field, drop in run_filters([_Field(v, v.instruction) for v in chosen], instruction_filters):
+        if drop is None:
+            survivors.append(field.verdict)
+        else:
+            yield Dropped(drop.reason, field.verdict.to_dict(), drop.detail)
+    answers = [_Field(v, strip_tests(v.response)) for v in survivors]
+    for field, drop in run_filters(answers, [ExactDedup("duplicate_response", _squash)]):
+        v = field.verdict
+        if drop is not None:
+            yield Dropped(drop.reason, v.to_dict(), drop.detail)
             continue
-        yield Example(parent_id=chosen.id, instruction=chosen.instruction.strip(),
-                      response=strip_tests(chosen.response),
-                      meta={"seed_id": chosen.meta.get("seed_id"), "instruction_id": instruction_id,
-                            "response_id": chosen.parent_id})
-
-
-def _reject(v: Verdict, limit: int, seen_instructions: set[str], seen_responses: set[str]) -> str | None:
-    if len(v.instruction.split()) > limit:
-        return "instruction_too_long"
-    key_i, key_r = _norm(v.instruction), _norm(strip_tests(v.response))
-    if key_i in seen_instructions:
-        return "duplicate_instruction"
-    if key_r in seen_responses:
-        return "duplicate_response"
-    seen_instructions.add(key_i)
-    seen_responses.add(key_r)
-    return None
-
-
-def export_sft(ctx: StageContext) -> dict[str, str]:
-    """Write ``sft.jsonl``: plain JSONL (no header: trainers read it directly), one row per example
-    with the rendered ``prompt`` and the ``completion`` (BOS/EOS are added as tokens at training)."""
-    with AtomicJsonl(ctx.run_dir / SFT_FILE) as out:
-        for ex in read_records(ctx.run_dir / "curate.jsonl", "example"):
-            out.write({"id": ex.id, "prompt": render_prompt(ex.instruction), "completion": ex.response,
-                       "instruction": ex.instruction, "response": ex.response, "seed_id": ex.meta.get("seed_id")})
-    return {"sft": SFT_FILE}
+        yield Example(parent_id=v.id, seed_id=v.seed_id, instruction_id=v.instruction_id,
+                      response_id=v.parent_id, instruction=v.instruction.strip(), response=field.text)

@@ -1,20 +1,20 @@
-"""What the three generation stages share: build requests, call the LLM once per chunk, and turn
-each completion into a record or a drop (truncated outputs are always dropped, never repaired)."""
+"""What the three generation stages share: one LLM call per chunk, and each completion turned
+into a record or a drop (truncated outputs are always dropped, never repaired)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
-from selfalign.context import StageContext
 from selfalign.generate.parse import Drop
-from selfalign.llm.base import Completion, Request, SamplingParams
+from selfalign.llm.base import LLM, Completion, Request, SamplingParams
 from selfalign.records import Dropped, Record
+from selfalign.stages.base import sampling_seed
 
 
-def sampling(ctx: StageContext, stage: str, index: int, temperature: float, max_tokens: int,
+def sampling(seed: int, stage: str, index: int, temperature: float, max_tokens: int,
              stop: tuple[str, ...], n: int = 1) -> SamplingParams:
     return SamplingParams(temperature=temperature, max_tokens=max_tokens, stop=stop, n=n,
-                          seed=ctx.sampling_seed(stage, index))
+                          seed=sampling_seed(seed, stage, index))
 
 
 def usage(c: Completion) -> dict[str, Any]:
@@ -22,10 +22,10 @@ def usage(c: Completion) -> dict[str, Any]:
             "finish_reason": c.finish_reason}
 
 
-def generate_records(ctx: StageContext, requests: list[Request], parents: list[Record],
-                     build: Callable[[Record, Completion, int], Record | Drop]) -> Iterator[Record | Dropped]:
+def generate_records(llm: LLM, requests: list[Request], parents: Sequence[Record],
+                     build: Callable[[Any, Completion, int], Record | Drop]) -> Iterator[Record | Dropped]:
     """One LLM call for the chunk; ``build(parent, completion, sample_index)`` makes each record."""
-    for parent, result in zip(parents, ctx.llm.generate(requests)):
+    for parent, result in zip(parents, llm.generate(requests)):
         for j, completion in enumerate(result.completions):
             base = {"parent_id": parent.id, "sample": j, "raw": completion.text, **usage(completion)}
             if completion.truncated:
@@ -33,8 +33,3 @@ def generate_records(ctx: StageContext, requests: list[Request], parents: list[R
                 continue
             made = build(parent, completion, j)
             yield Dropped(made.reason, base, made.detail) if isinstance(made, Drop) else made
-
-
-def seed_id(record: Record) -> str:
-    """The lineage root carried in meta, so any later record names its seed directly."""
-    return record.meta.get("seed_id") or record.parent_id or record.id

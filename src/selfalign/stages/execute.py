@@ -1,0 +1,38 @@
+"""Execution: run each response's solution + its own tests in the sandbox; keep passes.
+
+A response that does not pass is dropped with ``exec:<status>`` as the reason and the full verdict
+in the dropped file, so the funnel shows how many failed, timed out or crashed.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from selfalign.records import Dropped, Record, Response, Verdict
+from selfalign.sandbox import Program, Sandbox
+from selfalign.stages.base import Items, Stage
+from selfalign.stages.context import RunContext
+
+
+class ExecuteStage(Stage):
+    name = "execute"
+    input = "responses"
+    sections = ("execute",)
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    @classmethod
+    def from_run(cls, run: RunContext) -> "ExecuteStage":
+        return cls(run.sandbox())
+
+    def run(self, items: Items) -> Iterator[Record | Dropped]:
+        responses: dict[str, Response] = {r.id: r for _, r in items}
+        programs = (Program(id=r.id, code=r.solution, tests=r.tests) for r in responses.values())
+        for program, result in self.sandbox.run(programs):
+            r = responses[program.id]
+            verdict = Verdict(parent_id=r.id, seed_id=r.seed_id, instruction_id=r.parent_id,
+                              instruction=r.instruction, response=r.response, solution=r.solution,
+                              tests=r.tests, status=result.status, sample=r.sample, exec=result.to_dict())
+            yield verdict if verdict.passed else Dropped(f"exec:{result.status}", verdict.to_dict(),
+                                                         result.error_type or "")

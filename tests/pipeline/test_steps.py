@@ -1,0 +1,106 @@
+"""The seams of the pipeline: typed lineage, the executor interface and artifact steps, on a real
+loopback server, the real sandbox and real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripted import ScriptedServer
+from test_pipeline import _overrides, _stage_rows
+from selfalign import pipeline
+from selfalign.executor.base import Executor
+from selfalign.lineage import Lineage, LineageError, trace
+from selfalign.pipeline import PipelineError, run_pipeline
+from selfalign.records import Example, Seed, Verdict
+from selfalign.settings import load_config
+from selfalign.store import read_records
+
+STAGES = ("seeds", "concepts", "instructions", "responses", "execute", "curate")
+
+
+def test_every_record_traces_back_to_its_seed(tmp_path):
+    run = tmp_path / "run"
+    with ScriptedServer() as server:
+        run_pipeline(load_config(None, _overrides(tmp_path, server.url, run)), progress=False)
+    examples = list(read_records(run / "curate.jsonl", "example"))
+    assert examples
+    lineage = Lineage(run)
+    for example in examples:
+        chain = lineage.trace(example)
+        assert [r.kind for r in chain] == ["seed", "concepts", "instruction", "response", "verdict", "example"]
+        assert all(r.seed_id == chain[0].id for r in chain)
+        assert isinstance(chain[-1], Example) and chain[-1].instruction_id == chain[2].id
+        assert chain[-1].response_id == chain[3].id and chain[-1].parent_id == chain[4].id
+    # A dropped record (a failing answer) traces back as well.
+    failing = json.loads((run / "execute.dropped.jsonl").read_text().splitlines()[1])["record"]
+    chain = trace(run, failing["id"])
+    assert isinstance(chain[0], Seed) and isinstance(chain[-1], Verdict) and chain[-1].status == "fail"
+    with pytest.raises(LineageError, match="no record nosuch"):
+        trace(run, "nosuch")
+
+
+class ReversedExecutor(Executor):
+    """Runs every task first and commits them last-first: what an out-of-order cluster does."""
+
+    def run(self, make_stage, tasks, commit):
+        stage = None
+        done = []
+        for task in tasks:
+            stage = stage or make_stage()
+            done.append((task, list(stage.run(task.items))))
+        for task, outcomes in reversed(done):
+            commit(task, outcomes)
+
+
+def test_any_executor_writes_the_same_files(tmp_path, monkeypatch):
+    with ScriptedServer() as server:
+        run_pipeline(load_config(None, _overrides(tmp_path, server.url, tmp_path / "local")), progress=False)
+        monkeypatch.setattr(pipeline, "get_executor", lambda name: ReversedExecutor())
+        run_pipeline(load_config(None, _overrides(tmp_path, server.url, tmp_path / "reversed")), progress=False)
+    for name in STAGES:
+        assert _stage_rows(tmp_path / "reversed", name) == _stage_rows(tmp_path / "local", name), name
+    assert (tmp_path / "reversed" / "sft.jsonl").read_bytes() == (tmp_path / "local" / "sft.jsonl").read_bytes()
+
+
+def _eval_overrides(tmp_path: Path, url: str, run: Path, **extra) -> list[str]:
+    values = {"run.steps": ["eval_base"], "eval.benchmarks": ["humaneval"], "eval.limit": 2,
+              "eval.score.cache_dir": str(tmp_path / "refcache"), **extra}
+    return _overrides(tmp_path, url, run) + [f"{k}={json.dumps(v)}" for k, v in values.items()]
+
+
+def test_artifact_step_is_recorded_marked_and_resumed(tmp_path):
+    run = tmp_path / "run"
+    with ScriptedServer() as server:
+        manifest = run_pipeline(load_config(None, _eval_overrides(tmp_path, server.url, run)), progress=False)
+        entry = manifest.stages["eval_base"]
+        assert list(manifest.stages) == ["eval_base"]
+        assert entry["status"] == "done" and entry["kind"] == "artifact" and entry["llm"]["calls"] == 2
+        assert entry["summary"]["scores"]["humaneval"] == {"pass@1": 0.0}
+        marker = json.loads((run / "eval_base" / "COMPLETE.json").read_text())
+        assert marker["config_hash"] == entry["config_hash"] and marker["summary"] == entry["summary"]
+        assert json.loads((run / "eval_base" / "results.json").read_text())["benchmarks"]["humaneval"]
+        calls = len(server.requests)
+
+        # Done: skipped. Killed before its marker: built again, every LLM call from the cache.
+        run_pipeline(load_config(None, _eval_overrides(tmp_path, server.url, run)), progress=False)
+        (run / "eval_base" / "COMPLETE.json").unlink()
+        (run / "eval_base" / "humaneval.samples.jsonl").unlink()
+        again = run_pipeline(load_config(None, _eval_overrides(tmp_path, server.url, run)), progress=False)
+        assert len(server.requests) == calls
+        assert again.stages["eval_base"]["llm_this_segment"]["cache_hits"] == 2
+
+        changed = _eval_overrides(tmp_path, server.url, run, **{"eval.limit": 3})
+        with pytest.raises(PipelineError, match="different configuration.*--restart-from eval_base"):
+            run_pipeline(load_config(None, changed), progress=False)
+        redone = run_pipeline(load_config(None, changed), progress=False, restart_from="eval_base")
+        assert redone.stages["eval_base"]["status"] == "done"
+
+
+def test_unknown_step_is_refused_before_any_work(tmp_path):
+    with pytest.raises(PipelineError, match="unknown step.*nosuch.*steps are eval_base, seeds"):
+        run_pipeline(load_config(None, [f"run.dir={json.dumps(str(tmp_path / 'r'))}",
+                                         'run.steps=["seeds", "nosuch"]']), progress=False)
+    assert not (tmp_path / "r").exists()
