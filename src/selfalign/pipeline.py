@@ -146,7 +146,7 @@ def _run_stage(stage: type[Stage], ctx: RunContext, manifest: Manifest, digest: 
         write_parquet(out.with_suffix(".parquet"), rows)
         files["parquet"] = out.with_suffix(".parquet").name
     files.update(stage.export(ctx.run_dir))
-    manifest.finish(stage.name, counts, files, llm_used())
+    manifest.finish(stage.name, {**counts, **stage.summary(ctx.run_dir)}, files, llm_used())
     parts.remove()
     log(f"{stage.name}: {counts['in']} in, {counts['kept']} kept, dropped {counts['dropped']}")
 

@@ -87,6 +87,7 @@ def test_end_to_end_funnel_and_lineage(tmp_path):
     execute = stages["execute"]
     assert execute["in"] == 12 and execute["kept"] + execute["dropped"].get("exec:fail", 0) == 12
     assert 0 < execute["dropped"]["exec:fail"] < 12  # the scripted wrong answers fail
+    assert execute["isolation"] and all(level.startswith(("bwrap", "rlimits")) for level in execute["isolation"])
     sft = [json.loads(line) for line in (tmp_path / "run" / "sft.jsonl").read_text().splitlines()]
     assert len(sft) == stages["curate"]["kept"] > 0
     seeds = {r["id"] for r in _stage_rows(tmp_path / "run", "seeds")}

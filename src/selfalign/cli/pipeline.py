@@ -101,6 +101,9 @@ def _print_summary(run_dir: Path, manifest: dict) -> None:
 
     console = Console()
     console.print(funnel_table(manifest))
+    levels = manifest.get("stages", {}).get("execute", {}).get("isolation")
+    if levels:
+        console.print(f"sandbox:       {', '.join(levels)} (the isolation every verdict ran under)")
     console.print(f"run directory: {run_dir.resolve()}")
     sft = run_dir / "sft.jsonl"
     if sft.exists():

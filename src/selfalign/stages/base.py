@@ -44,6 +44,11 @@ class Stage(ABC):
         """Files written from the merged output (e.g. sft.jsonl): {role: file name}."""
         return {}
 
+    @classmethod
+    def summary(cls, run_dir: Path) -> dict[str, Any]:
+        """Facts about the merged output for the manifest (e.g. the isolation level used)."""
+        return {}
+
 
 def item_rng(seed: int, stage: str, index: int) -> random.Random:
     """The random draws (few-shot picks, properties) of item ``index`` of a stage."""

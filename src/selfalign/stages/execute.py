@@ -6,12 +6,14 @@ in the dropped file, so the funnel shows how many failed, timed out or crashed.
 
 from __future__ import annotations
 
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 from selfalign.records import Dropped, Record, Response, Verdict
 from selfalign.sandbox import Program, Sandbox
 from selfalign.stages.base import Items, Stage
 from selfalign.stages.context import RunContext
+from selfalign.store import iter_jsonl
 
 
 class ExecuteStage(Stage):
@@ -36,3 +38,16 @@ class ExecuteStage(Stage):
                               tests=r.tests, status=result.status, sample=r.sample, exec=result.to_dict())
             yield verdict if verdict.passed else Dropped(f"exec:{result.status}", verdict.to_dict(),
                                                          result.error_type or "")
+
+    @classmethod
+    def summary(cls, run_dir: Path) -> dict[str, Any]:
+        """The isolation level(s) the verdicts were reached under, read from the verdicts
+        themselves (so a resumed stage reports what really ran, not what is configured now)."""
+        levels: set[str] = set()
+        for name in (f"{cls.name}.jsonl", f"{cls.name}.dropped.jsonl"):
+            for _, row in iter_jsonl(run_dir / name):
+                record = row.get("record", row) if isinstance(row, dict) else {}
+                level = record.get("exec", {}).get("isolation") if isinstance(record, dict) else None
+                if level:
+                    levels.add(level)
+        return {"isolation": sorted(levels)}
