@@ -1,9 +1,13 @@
 """The SQLite LLM cache in front of the real embedded model."""
 
+import shutil
 import sqlite3
 
+import pytest
+
 from selfalign.cache import CachedLLM, ResponseCache
-from selfalign.llm import Request, SamplingParams
+from selfalign.llm import Request, SamplingParams, embedded_model_path
+from selfalign.llm.llamacpp import LlamaCppLLM, LlamaCppOptions
 
 
 class _Borrowed(CachedLLM):
@@ -52,12 +56,55 @@ def test_schema_mismatch_is_refused(tmp_path):
     path = tmp_path / "cache.sqlite"
     ResponseCache(path).close()
     db = sqlite3.connect(path)
-    db.execute("UPDATE meta SET value='other v9' WHERE key='schema'")
+    db.execute("UPDATE meta SET value='selfalign.cache v1' WHERE key='schema'")
     db.commit()
     db.close()
-    try:
+    with pytest.raises(ValueError) as caught:
         ResponseCache(path)
-    except ValueError as exc:
-        assert "other v9" in str(exc)
-    else:
-        raise AssertionError("a cache of another schema was accepted")
+    message = str(caught.value)
+    assert "'selfalign.cache v1'" in message and "'selfalign.cache v2'" in message
+    assert "fingerprint" in message and "Delete the file" in message and str(path) in message
+
+
+PROMPT = Request("def square(x):\n    return", SamplingParams(max_tokens=6))
+
+
+def _ask(model_path, cache_path, **options) -> tuple[int, int, str]:
+    """A fresh backend and cache object (a new process, in effect): (hits, misses, text)."""
+    options = {"n_ctx": 512, "n_threads": 1, **options}
+    llm = CachedLLM(LlamaCppLLM(str(model_path), LlamaCppOptions(**options)), cache_path)
+    try:
+        text = llm.generate([PROMPT])[0].completions[0].text
+        return llm.hits, llm.misses, text
+    finally:
+        llm.close()
+
+
+def test_a_model_replaced_at_the_same_path_is_not_served_from_the_cache(tmp_path):
+    gguf = pytest.importorskip("gguf", reason="needs the gguf package to edit a GGUF file")
+    model, cache = tmp_path / "model.gguf", tmp_path / "cache.sqlite"
+    shutil.copyfile(embedded_model_path(), model)
+    hits, misses, before = _ask(model, cache)
+    assert (hits, misses) == (0, 1) and _ask(model, cache)[:2] == (1, 0)
+    # "Retrain" it: same architecture, header and size, other weights (the token embedding's
+    # rows in reverse order; the output layer is tied to it), written in place.
+    embedding = next(t for t in gguf.GGUFReader(str(model)).tensors if t.name == "token_embd.weight")
+    rows, offset = embedding.data[::-1].tobytes(), int(embedding.data_offset)
+    size = model.stat().st_size
+    with open(model, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(rows)
+    assert model.stat().st_size == size
+    hits, misses, after = _ask(model, cache)
+    assert (hits, misses) == (0, 1)            # the old model's answer was not replayed
+    assert after != before                     # and it would have been wrong
+    store = ResponseCache(cache)
+    assert len(store) == 2
+    store.close()
+
+
+def test_an_option_that_changes_output_misses_and_a_speed_option_hits(tmp_path):
+    model, cache = embedded_model_path(), tmp_path / "cache.sqlite"
+    assert _ask(model, cache)[:2] == (0, 1)
+    assert _ask(model, cache, n_ctx=1024)[:2] == (0, 1)           # the context window
+    assert _ask(model, cache, n_threads=2, n_batch=64)[:2] == (1, 0)   # speed only

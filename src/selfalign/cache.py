@@ -1,7 +1,10 @@
 """A SQLite cache in front of any LLM, so a rerun or a resumed run makes no repeated calls.
 
-The key is a hash of (model identity, prompt, sampling parameters incl. seed and n). A sampled
-request (temperature > 0) without a seed is never cached: replaying one random draw as if it were
+The key is a hash of (schema, backend, the model's fingerprint, the backend options that change
+output, prompt, every sampling parameter incl. seed and n). The fingerprint names the weights, not
+the path (``selfalign.llm.fingerprint``), so a model re-exported to the same path, or a changed
+option such as ``n_ctx``, misses instead of replaying another model's answers. A sampled request
+(temperature > 0) without a seed is never cached: replaying one random draw as if it were
 reproducible would be a lie. Each result is committed as soon as it exists, and a backend that
 does not batch is called one request at a time, so a kill -9 loses at most the call in flight.
 """
@@ -14,15 +17,17 @@ import sqlite3
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from selfalign.llm.base import LLM, Completion, Request, Result
 
-SCHEMA = "selfalign.cache v1"
+# v2: keyed on the model's fingerprint and output options (v1 keyed on backend + path).
+SCHEMA = "selfalign.cache v2"
 
 
-def request_key(model_name: str, request: Request) -> str:
-    blob = json.dumps([SCHEMA, model_name, request.prompt, request.params.to_dict()],
+def request_key(identity: dict[str, Any], request: Request) -> str:
+    """``identity`` is ``LLM.identity()``: backend, fingerprint, output-changing options."""
+    blob = json.dumps([SCHEMA, identity, request.prompt, request.params.to_dict()],
                       sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -47,8 +52,11 @@ class ResponseCache:
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
         elif row[0] != SCHEMA:
-            raise ValueError(f"{self.path}: cache written by {row[0]!r}, this is {SCHEMA!r}; "
-                             "delete it or point the run at a new cache")
+            self._db.close()
+            raise ValueError(f"{self.path}: LLM cache written by {row[0]!r}, this is {SCHEMA!r}, "
+                             "whose keys name the model's fingerprint; entries of the old cache "
+                             "cannot be told apart by model, so they are not reused. Delete the "
+                             "file (it only holds cached completions) or point the run at a new one")
 
     def get(self, key: str) -> list[Completion] | None:
         with self._lock:
@@ -88,8 +96,15 @@ class CachedLLM(LLM):
     def name(self) -> str:
         return self.inner.name
 
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
+
     def generate(self, requests: Sequence[Request]) -> list[Result]:
-        keys = [request_key(self.name, r) for r in requests]
+        identity = self.identity()
+        keys = [request_key(identity, r) for r in requests]
         results: list[Result | None] = []
         for key, request in zip(keys, requests):
             hit = self.cache.get(key) if cacheable(request) else None

@@ -88,7 +88,7 @@ def test_flags_are_shortcuts_for_config_keys():
                      "--benchmark", "mbpp", "--benchmark", "humaneval+", "--workers", "3",
                      "--data", "ds1000=/data/ds 1000.jsonl", "--option", "n_threads=1",
                      "--option", "flash=true", "--model", "m.gguf", "--backend", "llamacpp",
-                     "--lcb-start", "2024-01-01", "--base")
+                     "--lcb-start", "2024-01-01", "--base", "--allow-partial")
     assert (config.eval.generation.n, config.eval.generation.temperature) == (4, 0.8)
     assert config.eval.generation.base and not config.eval.generation.repeat_prompt
     assert config.eval.benchmarks == ["mbpp", "humaneval+"] and config.eval.score.workers == 3
@@ -96,3 +96,4 @@ def test_flags_are_shortcuts_for_config_keys():
     assert config.eval.data == {"ds1000": "/data/ds 1000.jsonl"}
     assert config.model.options == {"n_threads": 1, "flash": True}
     assert (config.model.model, config.model.backend) == ("m.gguf", "llamacpp")
+    assert config.eval.allow_partial and not resolve().eval.allow_partial

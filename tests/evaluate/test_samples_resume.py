@@ -83,3 +83,54 @@ def test_resume_after_kill_minus_nine(tmp_path):
     assert len(keys) == len(set(keys)) == 1800
     lines = path.read_text().splitlines()
     assert len(lines) == 1800 and all(json.loads(line) for line in lines)
+
+
+MODEL_A = {"model": {"name": "llamacpp:/m.gguf", "backend": "llamacpp", "fingerprint": "gguf:aaaa",
+                     "options": {"n_ctx": 4096}},
+           "generation": {"temperature": 0.0, "max_tokens": 512}}
+
+
+def _with(identity, **changes):
+    return {"model": {**identity["model"], **changes.get("model", {})},
+            "generation": {**identity["generation"], **changes.get("generation", {})}}
+
+
+def test_identity_sidecar_is_written_then_enforced(tmp_path):
+    from selfalign.evaluate.samples import meta_path, read_identity
+    path = tmp_path / "humaneval.samples.jsonl"
+    SampleWriter(path, MODEL_A).write([Sample("T/0", 0, "a")])
+    assert meta_path(path).name == "humaneval.samples.meta.json"
+    assert read_identity(path) == MODEL_A
+    SampleWriter(path, _with(MODEL_A, model={"name": "llamacpp:/moved/m.gguf"}))  # same bytes, new path
+    retrained = _with(MODEL_A, model={"fingerprint": "gguf:bbbb"})
+    with pytest.raises(BenchmarkError) as caught:
+        SampleWriter(path, retrained)
+    message = str(caught.value)
+    assert "llamacpp:/m.gguf (fingerprint gguf:aaaa)" in message
+    assert "(fingerprint gguf:bbbb)" in message and "model.fingerprint" in message
+    assert "-o" in message and "delete" in message
+    with pytest.raises(BenchmarkError, match=r"generation.max_tokens: 512 -> 64"):
+        SampleWriter(path, _with(MODEL_A, generation={"max_tokens": 64}))
+    with pytest.raises(BenchmarkError, match=r"model.options.n_ctx: 4096 -> 2048"):
+        SampleWriter(path, _with(MODEL_A, model={"options": {"n_ctx": 2048}}))
+    assert [s.solution for s in read_samples(path)] == ["a"]     # nothing was appended
+
+
+def test_identity_of_a_file_without_samples_is_replaced(tmp_path):
+    from selfalign.evaluate.samples import read_identity
+    path = tmp_path / "humaneval.samples.jsonl"
+    SampleWriter(path, MODEL_A)                           # killed before the first sample
+    other = _with(MODEL_A, generation={"temperature": 0.8})
+    SampleWriter(path, other).write([Sample("T/0", 0, "b")])
+    assert read_identity(path) == other
+
+
+def test_samples_without_identity_are_not_extended(tmp_path):
+    path = tmp_path / "humaneval.samples.jsonl"
+    SampleWriter(path).write([Sample("T/0", 0, "a")])    # no identity: an older or foreign file
+    with pytest.raises(BenchmarkError, match="no record of the model and settings"):
+        SampleWriter(path, MODEL_A)
+    (tmp_path / "humaneval.samples.meta.json").write_text('{"format": "other"}')
+    from selfalign.evaluate.samples import read_identity
+    with pytest.raises(BenchmarkError, match="not a selfalign sample identity"):
+        read_identity(path)

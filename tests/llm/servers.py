@@ -6,6 +6,8 @@ per token, cut at stop sequences or at ``max_tokens``. Faults are queued per req
 (``server.faults = ["500", "429:1", "hang:2", "reset", "badjson"]``) and consumed in arrival
 order; ``always`` repeats one fault forever. It records every request with its arrival time and
 the most requests it ever had in flight, so tests can check retries, delays and concurrency.
+``GET /v1/models`` lists ``server.models`` (with a fresh ``created`` time on every answer, as vLLM
+does); ``models = None`` answers 404, like a server without that route.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class FakeOpenAIServer:
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.models: list[dict[str, Any]] | None = [{"id": "fake-model", "owned_by": "test"}]
+        self.model_requests = 0
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -103,6 +107,13 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, *args: object) -> None:  # keep pytest output clean
             pass
+
+        def do_GET(self) -> None:
+            server.model_requests += 1
+            if self.path.rstrip("/") != "/v1/models" or server.models is None:
+                return self._send(404, b'{"error": "not found"}')
+            data = [{**m, "object": "model", "created": time.time()} for m in server.models]
+            self._send(200, json.dumps({"object": "list", "data": data}).encode())
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))

@@ -23,3 +23,35 @@ def test_n_samples_with_seed_are_reproducible(embedded_llm):
     a = [c.text for c in embedded_llm.generate([req])[0].completions]
     b = [c.text for c in embedded_llm.generate([req])[0].completions]
     assert len(a) == 3 and a == b
+
+
+def test_sampling_filters_are_passed_explicitly(embedded_llm, monkeypatch):
+    """llama-cpp-python's own top_k=40 and min_p=0.05 must never apply behind our back."""
+    seen = []
+    real = embedded_llm._llama.create_completion
+
+    def spy(prompt, **kwargs):
+        seen.append(kwargs)
+        return real(prompt, **kwargs)
+
+    monkeypatch.setattr(embedded_llm._llama, "create_completion", spy)
+    embedded_llm.generate([Request("x =", SamplingParams(temperature=0.8, max_tokens=2, seed=1)),
+                           Request("x =", SamplingParams(temperature=0.8, max_tokens=2, seed=1,
+                                                         top_k=5, min_p=0.2))])
+    assert [(k["top_k"], k["min_p"], k["top_p"]) for k in seen] == [(0, 0.0, 1.0), (5, 0.2, 1.0)]
+
+
+def test_top_k_one_samples_the_greedy_text(embedded_llm):
+    prompt = "def add(a, b):\n    return"
+    greedy = embedded_llm.generate([Request(prompt, SamplingParams(max_tokens=8))])[0]
+    hot = embedded_llm.generate([Request(prompt, SamplingParams(
+        temperature=1.5, max_tokens=8, n=3, seed=4, top_k=1))])[0]
+    assert [c.text for c in hot.completions] == [greedy.completions[0].text] * 3
+
+
+def test_fingerprint_is_the_files(embedded_llm):
+    from selfalign.llm.fingerprint import gguf_fingerprint
+    assert embedded_llm.fingerprint() == gguf_fingerprint(embedded_llm.model)
+    identity = embedded_llm.identity()
+    assert identity["backend"] == "llamacpp" and identity["options"] == {
+        "n_ctx": 4096, "n_gpu_layers": 0}                  # threads and n_batch: speed only

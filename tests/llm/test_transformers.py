@@ -19,7 +19,7 @@ transformers = pytest.importorskip("transformers", reason="needs the [transforme
 WORDS = ["<pad>", "<s>", "</s>", "<unk>", "###", "def", "return"] + [f"w{i}" for i in range(57)]
 
 
-def save_tiny_model(path, eos_token_id: int = 2, hidden_size: int = 32) -> None:
+def save_tiny_model(path, eos_token_id: int = 2, hidden_size: int = 32, seed: int = 0) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -31,7 +31,7 @@ def save_tiny_model(path, eos_token_id: int = 2, hidden_size: int = 32) -> None:
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=256,
         bos_token_id=1, eos_token_id=eos_token_id, pad_token_id=0)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = transformers.LlamaForCausalLM(config)
     with torch.no_grad():   # larger weights than the default init, so sampling is not uniform
         model.lm_head.weight.mul_(50)
@@ -122,6 +122,42 @@ def test_eos_ends_a_row_with_stop(tmp_path, llm):
     c = result.completions[0]
     cut = words.index(eos_word)
     assert (c.text.split(), c.finish_reason, c.completion_tokens) == (words[:cut], "stop", cut)
+
+
+def test_top_k_and_min_p_filter_the_samples(llm):
+    [argmax] = llm.generate([Request("def w3", greedy(12))])
+    [top1] = llm.generate([Request("def w3", hot(5, n=3, top_k=1))])
+    [sure] = llm.generate([Request("def w3", hot(6, n=3, min_p=0.999999))])
+    expected = [argmax.completions[0].text] * 3
+    assert [c.text for c in top1.completions] == expected     # one candidate left: the argmax
+    assert [c.text for c in sure.completions] == expected     # only the top token is that likely
+    [free] = llm.generate([Request("def w3", hot(5, n=3))])
+    assert [c.text for c in free.completions] != expected     # (the filters did the work)
+
+
+def test_a_model_resaved_in_the_same_directory_misses_the_cache(tmp_path):
+    from selfalign.cache import CachedLLM
+
+    model, cache = tmp_path / "model", tmp_path / "cache.sqlite"
+    request = Request("def w1 w2", greedy(8))
+
+    def ask(**options) -> tuple[int, int, str]:
+        backend = TransformersLLM(str(model), TransformersOptions(device="cpu", threads=1, **options))
+        cached = CachedLLM(backend, cache)
+        try:
+            text = cached.generate([request])[0].completions[0].text
+            return cached.hits, cached.misses, text
+        finally:
+            cached.close()
+
+    save_tiny_model(model, seed=0)
+    hits, misses, before = ask()
+    assert (hits, misses) == (0, 1)
+    assert ask(batch_size=2) == (1, 0, before)       # speed only: served from the cache
+    assert ask(dtype="bfloat16")[:2] == (0, 1)      # the weights' dtype changes output
+    save_tiny_model(model, seed=1)                   # same config and tokenizer, other weights
+    hits, misses, after = ask()
+    assert (hits, misses) == (0, 1) and after != before
 
 
 def test_clear_errors(tmp_path):

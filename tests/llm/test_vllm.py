@@ -68,6 +68,15 @@ def test_sampling_params_are_passed_through():
     sp = llm.sampling_params(SamplingParams(0.5, 0.9, 33, ("###",), 4, 7))
     assert (sp.n, sp.temperature, sp.top_p, sp.max_tokens, sp.stop, sp.seed) == (
         4, 0.5, 0.9, 33, ["###"], 7)
+    assert sp.top_k in (-1, 0) and sp.min_p == 0.0          # off, as in every backend
+    filtered = llm.sampling_params(SamplingParams(0.5, top_k=5, min_p=0.1))
+    assert (filtered.top_k, filtered.min_p) == (5, 0.1)
+
+
+def test_output_options_leave_out_speed_knobs():
+    assert set(VLLMOptions().output_options()) == {
+        "tensor_parallel_size", "dtype", "max_model_len", "tokenizer", "trust_remote_code",
+        "enforce_eager"}
 
 
 @pytest.mark.skipif(not HAS_VLLM, reason="needs vllm and a GPU")

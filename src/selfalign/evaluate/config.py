@@ -89,6 +89,8 @@ class EvalConfig:
                                    factory=dict)
     livecodebench_start: str = setting("LiveCodeBench: first contest date (YYYY-MM-DD); empty = any", "")
     livecodebench_end: str = setting("LiveCodeBench: last contest date (YYYY-MM-DD); empty = any", "")
+    allow_partial: bool = setting("score a sample file that lacks some of the benchmark's problems "
+                                  "(pass@k over those it has; coverage is reported)", False)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
 

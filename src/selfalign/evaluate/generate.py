@@ -9,7 +9,7 @@ batching backends (vLLM) less to work with.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from selfalign.benchmarks import Problem
 from selfalign.evaluate.config import GenerationConfig
@@ -30,6 +30,15 @@ def build_request(problem: Problem, config: GenerationConfig, sample: int) -> Re
         seed=None if greedy else config.seed + 1000 * sample + hash_task(problem.task_id))
     prompt = spec.completion_prompt if config.base else render_prompt(spec.instruction, spec.response_prefix)
     return Request(prompt, params)
+
+
+def generation_identity(config: GenerationConfig) -> dict[str, Any]:
+    """The settings a sample depends on. Not ``n`` (more samples extend a file: sample i's seed
+    does not depend on n) nor ``batch_size``; top_p and the seed only when sampling."""
+    greedy = config.temperature == 0
+    return {"temperature": config.temperature, "top_p": None if greedy else config.top_p,
+            "seed": None if greedy else config.seed, "max_tokens": config.max_tokens,
+            "base": config.base, "prefix": config.prefix}
 
 
 def hash_task(task_id: str) -> int:

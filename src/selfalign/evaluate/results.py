@@ -2,9 +2,12 @@
 
 The results file (``results.json``, tagged ``selfalign-eval v1``) holds, per benchmark, the
 dataset's version and sha256, pass@k for every k the sample count allows (base and plus for
-EvalPlus benchmarks), and per problem: samples, passes, and the first failing test of the first
-failing sample. Trade-off: we keep one failure per problem, not per sample, so the file stays
-small for n=200 runs; the sample file plus ``--samples`` rescoring recovers the rest.
+EvalPlus benchmarks), its coverage (problems scored of the problems in the benchmark, less those
+excluded because their reference solution fails), the identity of the samples (model and
+generation settings, when the sample file records them), and per problem: samples, passes, and
+the first failing test of the first failing sample. Trade-off: we keep one failure per problem,
+not per sample, so the file stays small for n=200 runs; the sample file plus ``--samples``
+rescoring recovers the rest.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ class BenchmarkResult:
     benchmark: str
     dataset: dict[str, str]
     problems: dict[str, ProblemResult] = field(default_factory=dict)
-    known_bad_references: dict[str, str] = field(default_factory=dict)
+    known_bad_references: dict[str, str] = field(default_factory=dict)   # excluded from scores
     wall_s: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    total: int = 0                          # problems in the benchmark (after --limit)
+    identity: dict[str, Any] | None = None  # model + generation settings of the samples
 
     def add(self, verdicts: Iterable[SampleVerdict]) -> None:
         for v in verdicts:
@@ -55,13 +60,20 @@ class BenchmarkResult:
         n_min = min(n for n, _ in counts)
         return {f"pass@{k}": round(100 * mean_pass_at_k(counts, k), 2) for k in KS if k <= n_min}
 
+    def coverage(self) -> dict[str, Any]:
+        """Problems scored of those that can be (the benchmark's, less excluded references)."""
+        scorable = max(self.total, len(self.problems)) - len(self.known_bad_references)
+        return {"scored": len(self.problems), "problems": scorable,
+                "excluded": len(self.known_bad_references),
+                "complete": len(self.problems) >= scorable}
+
     def to_dict(self) -> dict[str, Any]:
         plus = self.benchmark in ("humaneval+", "mbpp+")
         return {"benchmark": self.benchmark, "dataset": self.dataset,
-                "problems_scored": len(self.problems),
+                "problems_scored": len(self.problems), "coverage": self.coverage(),
                 "scores": self.pass_at(), **({"base_scores": self.pass_at(base=True)} if plus else {}),
                 "known_bad_references": self.known_bad_references, "wall_s": self.wall_s,
-                "settings": self.settings,
+                "settings": self.settings, "samples_identity": self.identity,
                 "per_problem": {tid: vars(p) for tid, p in sorted(self.problems.items(), key=_order)}}
 
 

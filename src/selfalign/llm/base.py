@@ -4,9 +4,11 @@ A request is a plain text prompt (the pipeline prompts base models few-shot, so 
 on a chat template) plus sampling parameters. A result holds ``n`` completions, each with its
 finish reason and token counts, so callers can drop outputs cut off by the token limit.
 
-Backends are tiny classes with a ``name`` (the cache key's model identity) and an options
-dataclass that rejects unknown keys. They are registered by ``"module:Class"`` string and
-imported only when chosen, so a missing heavy extra (torch, vllm) costs nothing until used.
+Backends are tiny classes with a ``name`` (for people), a ``fingerprint()`` of the weights they
+loaded and an options dataclass that rejects unknown keys; ``identity()`` (backend, fingerprint,
+the options that change output) is what the cache and the sample files key on. They are
+registered by ``"module:Class"`` string and imported only when chosen, so a missing heavy extra
+(torch, vllm) costs nothing until used.
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ class LLMError(RuntimeError):
 
 @dataclass(frozen=True)
 class SamplingParams:
+    """What a request asks for. Every filter is off unless set, in every backend: top_p 1,
+    top_k 0 and min_p 0 mean "no filter" (llama.cpp's own 40 / 0.05 are never applied silently).
+    top_k and min_p come last so positional construction of the older fields keeps working."""
+
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     n: int = 1
     seed: int | None = None
+    top_k: int = 0              # keep the k most likely tokens; 0 = off
+    min_p: float = 0.0          # drop tokens below min_p x the top token's probability; 0 = off
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
@@ -36,6 +44,8 @@ class SamplingParams:
             raise ValueError("n must be at least 1")
         if self.max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
+        if self.top_k < 0 or not 0.0 <= self.min_p < 1.0:
+            raise ValueError("top_k must be >= 0 (0 = off) and min_p in [0, 1) (0 = off)")
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "stop": list(self.stop)}
@@ -67,7 +77,11 @@ class Result:
 
 @dataclass
 class BackendOptions:
-    """Per-backend options; subclasses add typed fields. Unknown keys are an error."""
+    """Per-backend options; subclasses add typed fields. Unknown keys are an error.
+
+    An option changes what the model generates unless its field says ``metadata={"output":
+    False}`` (threads, batch sizes, timeouts: speed only). So a new option is part of the cache
+    key until someone decides it is not: a needless miss, never a stale hit."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "model.options") -> "BackendOptions":
@@ -78,6 +92,16 @@ class BackendOptions:
             raise LLMError(f"unknown option(s) {', '.join(unknown)} in [{where}] "
                            f"for this backend (known: {known})")
         return cls(**data)
+
+    def output_options(self) -> dict[str, Any]:
+        """The options that change output, by name (part of the cache key)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata.get("output", True)}
+
+
+def speed_only(text: str) -> dict[str, Any]:
+    """Field metadata of an option that changes speed, never the generated text."""
+    return {"help": text, "output": False}
 
 
 class LLM:
@@ -95,8 +119,20 @@ class LLM:
 
     @property
     def name(self) -> str:
-        """Identity of the model for the cache: backend + model path or id."""
+        """The model for people: backend + model path or id (a path can hold another model
+        tomorrow: ``identity()`` is what caches compare)."""
         return f"{self.backend}:{self.model}"
+
+    def fingerprint(self) -> str:
+        """Which weights (and tokenizer) this object generates with, as ``kind:hex``; computed
+        when the model is loaded (see ``selfalign.llm.fingerprint``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say which model it runs: "
+                                  "implement fingerprint()")
+
+    def identity(self) -> dict[str, Any]:
+        """Everything besides the request that decides the output."""
+        return {"backend": self.backend, "fingerprint": self.fingerprint(),
+                "options": self.options.output_options()}
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         raise NotImplementedError

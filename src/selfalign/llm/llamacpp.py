@@ -3,7 +3,9 @@
 llama.cpp runs one sequence at a time in this binding, so ``generate`` is a plain loop; what makes
 it fast on a laptop is the quantised model and llama.cpp's kernels, not batching. The model is
 loaded once per backend object and kept; ``n`` samples of one request use seeds ``seed + i`` so
-each sample is reproducible on its own.
+each sample is reproducible on its own. Every sampling filter is passed explicitly (top_k 0 and
+min_p 0 unless the request sets them): llama-cpp-python would otherwise apply its own top_k=40
+and min_p=0.05, which no other backend does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from selfalign.llm.base import BackendOptions, Completion, LLM, LLMError, Request, Result, require
+from selfalign.llm.base import (BackendOptions, Completion, LLM, LLMError, Request, Result, require,
+                                speed_only)
+from selfalign.llm.fingerprint import gguf_fingerprint
 
 # llama.cpp's OpenMP threads spin while they wait for each other. Spinning forever (the default)
 # collapses throughput when anything else wants the cores; never spinning costs a third when idle.
@@ -28,8 +32,8 @@ os.environ.setdefault("GOMP_SPINCOUNT", "30000")
 @dataclass
 class LlamaCppOptions(BackendOptions):
     n_ctx: int = field(default=8192, metadata={"help": "context window in tokens (prompt + answer)"})
-    n_threads: int = field(default=0, metadata={"help": "CPU threads; 0 = one per core"})
-    n_batch: int = field(default=512, metadata={"help": "prompt tokens evaluated per step"})
+    n_threads: int = field(default=0, metadata=speed_only("CPU threads; 0 = one per core"))
+    n_batch: int = field(default=512, metadata=speed_only("prompt tokens evaluated per step"))
     n_gpu_layers: int = field(default=0, metadata={"help": "layers to offload to a GPU build of llama.cpp"})
 
 
@@ -43,6 +47,7 @@ class LlamaCppLLM(LLM):
         if not path.is_file():
             raise LLMError(f"GGUF model file not found: {model}")
         llama_cpp = require("llama_cpp", "llamacpp")
+        self._fingerprint = gguf_fingerprint(path)   # before loading: what is loaded is this file
         opts = self.options
         threads = opts.n_threads or os.cpu_count() or 1
         # llama.cpp prints its load log straight to fd 2; keep the terminal readable.
@@ -54,6 +59,9 @@ class LlamaCppLLM(LLM):
             except ValueError as exc:
                 raise LLMError(f"llama.cpp could not load {model}: {exc}") from None
         self.n_ctx = self._llama.n_ctx()
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         return [Result([self._sample(r, i) for i in range(r.params.n)]) for r in requests]
@@ -70,7 +78,7 @@ class LlamaCppLLM(LLM):
                            f"of {self.n_ctx} (set [model.options] n_ctx)")
         kwargs: dict[str, Any] = dict(
             max_tokens=min(p.max_tokens, budget), temperature=p.temperature, top_p=p.top_p,
-            stop=list(p.stop) or None)
+            top_k=p.top_k, min_p=p.min_p, stop=list(p.stop) or None)
         if p.seed is not None:
             kwargs["seed"] = p.seed + index
         out = self._llama.create_completion(prompt_tokens, **kwargs)

@@ -9,6 +9,9 @@ backoff and jitter, honouring ``Retry-After``; anything else, or the last failed
 Trade-off: the standard library's ``urllib`` instead of an async client. One thread per in-flight
 request is cheap at the concurrency a single server sustains (tens), and it keeps the backend
 free of dependencies. Servers that ignore ``n`` (llama.cpp's) are topped up with extra requests.
+The fingerprint is the URL, the served name and what ``GET {base_url}/models`` says about it, so
+a server restarted on another model is another model to the cache. top_k and min_p are sent only
+when a request sets them (the OpenAI API has neither; vLLM and llama.cpp's server accept both).
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
-                                SamplingParams)
+                                SamplingParams, speed_only)
+from selfalign.llm.fingerprint import digest
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 SNIPPET_CHARS = 300
+# Fields of a /models entry that name the model; "created" is the time of the answer on vLLM.
+MODEL_FIELDS = ("id", "root", "parent", "owned_by", "meta")
 
 
 @dataclass
@@ -37,24 +43,28 @@ class OpenAIOptions(BackendOptions):
     model_name: str = field(default="default", metadata={
         "help": "served model name sent as the request's 'model' (vLLM: the --served-model-name; "
                 "llama.cpp's server accepts any)"})
-    api_key: str | None = field(default=None, metadata={
-        "help": "bearer token; default: the OPENAI_API_KEY environment variable, else none"})
-    concurrency: int = field(default=8, metadata={
-        "help": "requests in flight at once"})
-    timeout: float = field(default=300.0, metadata={
-        "help": "seconds to wait for the server on one request before retrying it"})
-    retries: int = field(default=5, metadata={
-        "help": "retries after the first try for 429, 5xx, timeouts and connection errors"})
-    backoff: float = field(default=1.0, metadata={
-        "help": "first retry delay in seconds; doubles each retry, with random jitter"})
-    max_backoff: float = field(default=60.0, metadata={
-        "help": "longest wait between tries in seconds, Retry-After included"})
+    api_key: str | None = field(default=None, metadata=speed_only(
+        "bearer token; default: the OPENAI_API_KEY environment variable, else none"))
+    concurrency: int = field(default=8, metadata=speed_only(
+        "requests in flight at once"))
+    timeout: float = field(default=300.0, metadata=speed_only(
+        "seconds to wait for the server on one request before retrying it"))
+    retries: int = field(default=5, metadata=speed_only(
+        "retries after the first try for 429, 5xx, timeouts and connection errors"))
+    backoff: float = field(default=1.0, metadata=speed_only(
+        "first retry delay in seconds; doubles each retry, with random jitter"))
+    max_backoff: float = field(default=60.0, metadata=speed_only(
+        "longest wait between tries in seconds, Retry-After included"))
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise LLMError("option 'concurrency' must be at least 1")
         if self.retries < 0:
             raise LLMError("option 'retries' must be 0 or more")
+
+
+class _Rejected(LLMError):
+    """The server refused the request itself (4xx other than 408/409/425/429)."""
 
 
 class _Transient(Exception):
@@ -80,11 +90,33 @@ class OpenAILLM(LLM):
                            f"http://127.0.0.1:8000/v1, got {model!r}")
         self.url = self.model + "/completions"
         self._api_key = self.options.api_key or os.environ.get("OPENAI_API_KEY")
+        self._fingerprint: str | None = None
 
     @property
     def name(self) -> str:
         # One URL may serve several models; the served name is part of the identity.
         return f"{self.backend}:{self.model}#{self.options.model_name}"
+
+    def fingerprint(self) -> str:
+        """URL + served name + the server's own description of that model (asked once)."""
+        if self._fingerprint is None:
+            self._fingerprint = digest({"url": self.model, "model_name": self.options.model_name,
+                                        "served": self.served_model()}, "server")
+        return self._fingerprint
+
+    def served_model(self) -> Any:
+        """Our model's entry in ``GET /models`` (every entry when the name is not listed, as
+        llama.cpp's server answers any name); None when the server has no such route."""
+        try:
+            body = self._send(self.model + "/models", None)
+        except _Rejected:           # 404 and friends: this server has no /models
+            return None
+        entries = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            return None
+        described = [{k: e[k] for k in MODEL_FIELDS if k in e} for e in entries if isinstance(e, dict)]
+        ours = [e for e in described if e.get("id") == self.options.model_name]
+        return ours or sorted(described, key=lambda e: str(e.get("id")))
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         if not requests:
@@ -108,7 +140,7 @@ class OpenAILLM(LLM):
 
     def _choices(self, prompt: str, params: SamplingParams, n: int,
                  seed: int | None) -> list[Completion]:
-        body = self._post(self._payload(prompt, params, n, seed))
+        body = self._send(self.url, json.dumps(self._payload(prompt, params, n, seed)).encode())
         return parse_choices(body, self.url)
 
     def _payload(self, prompt: str, params: SamplingParams, n: int,
@@ -120,32 +152,39 @@ class OpenAILLM(LLM):
             payload["stop"] = list(params.stop)
         if seed is not None:
             payload["seed"] = seed
+        # Sent only when set: the OpenAI API rejects unknown fields, and "off" is its default.
+        if params.top_k:
+            payload["top_k"] = params.top_k
+        if params.min_p:
+            payload["min_p"] = params.min_p
         return payload
 
-    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST with retries; returns the decoded JSON body or raises LLMError."""
-        data = json.dumps(payload).encode()
+    def _send(self, url: str, data: bytes | None) -> dict[str, Any]:
+        """POST ``data`` (GET when None) with retries; the decoded JSON body or an LLMError."""
         tries = self.options.retries + 1
         for attempt in range(tries):
             try:
-                return self._post_once(data)
+                return self._send_once(url, data)
             except _Transient as failure:
                 if attempt == tries - 1:
-                    raise LLMError(f"{self.url} failed after {tries} tries; "
+                    raise LLMError(f"{url} failed after {tries} tries; "
                                    f"last: {failure}") from None
                 time.sleep(self._delay(attempt, failure.retry_after))
         raise AssertionError("unreachable")
 
-    def _post_once(self, data: bytes) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    def _send_once(self, url: str, data: bytes | None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+        request = urllib.request.Request(url, data=data, headers=headers,
+                                         method="GET" if data is None else "POST")
         try:
             with urllib.request.urlopen(request, timeout=self.options.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
-            raise self._http_failure(error) from None
+            raise self._http_failure(url, error) from None
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
             # URLError is an OSError: refused connections land here too (a server starting up).
             raise _Transient(f"{type(error).__name__}: {_reason(error)}") from None
@@ -154,13 +193,13 @@ class OpenAILLM(LLM):
         except ValueError:
             raise _Transient(f"malformed JSON in a 200 response: {_snippet(raw)}") from None
 
-    def _http_failure(self, error: urllib.error.HTTPError) -> Exception:
+    def _http_failure(self, url: str, error: urllib.error.HTTPError) -> Exception:
         body = _snippet(error.read())
         what = f"HTTP {error.code}: {body}"
         if error.code in RETRY_STATUSES:
             return _Transient(what, parse_retry_after(error.headers.get("Retry-After")))
         # 400/401/404…: the request itself is wrong, so repeating it cannot help.
-        return LLMError(f"{self.url} rejected the request: {what}")
+        return _Rejected(f"{url} rejected the request: {what}")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         cap = self.options.max_backoff

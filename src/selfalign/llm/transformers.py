@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
-                                SamplingParams, require)
+                                SamplingParams, require, speed_only)
+from selfalign.llm.fingerprint import model_fingerprint
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -34,12 +35,12 @@ class TransformersOptions(BackendOptions):
     dtype: str = field(default="auto", metadata={
         "help": f"weights dtype, one of {', '.join(DTYPES)}; "
                 "auto: bfloat16 on GPU, float32 on CPU"})
-    batch_size: int = field(default=8, metadata={
-        "help": "rows (prompts x n) generated together"})
+    batch_size: int = field(default=8, metadata=speed_only(
+        "rows (prompts x n) generated together"))
     trust_remote_code: bool = field(default=False, metadata={
         "help": "allow model code from the model directory or hub"})
-    threads: int = field(default=0, metadata={
-        "help": "CPU threads for torch (process-wide); 0 keeps torch's default (one per core)"})
+    threads: int = field(default=0, metadata=speed_only(
+        "CPU threads for torch (process-wide); 0 keeps torch's default (one per core)"))
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -89,6 +90,11 @@ class TransformersLLM(LLM):
         self.net = self._load(self.hf.AutoModelForCausalLM, source, gguf_file,
                               dtype=self._dtype()).to(self.device).eval()
         self.eos_ids = _eos_ids(self.net.generation_config, self.tokenizer)
+        # After loading, so a hub id resolves to the snapshot just downloaded.
+        self._fingerprint = model_fingerprint(source, gguf_file)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
 
     @property
     def name(self) -> str:
@@ -203,15 +209,23 @@ class _RowSampler:
         return generator
 
     def _sample(self, logits: Any, params: SamplingParams, generator: Any) -> int:
+        """Temperature, then top_k, top_p and min_p (transformers' and vLLM's order)."""
         torch = self.torch
         if params.temperature <= 0:
             return int(logits.argmax())
         probs = torch.softmax(logits.float() / params.temperature, dim=-1)
-        if params.top_p >= 1.0:
+        if params.top_p >= 1.0 and params.top_k == 0 and params.min_p == 0.0:
             return int(torch.multinomial(probs, 1, generator=generator))
         sorted_probs, order = probs.sort(descending=True)
-        # Nucleus: keep the most likely tokens until their mass reaches top_p (at least one).
-        keep = (sorted_probs.cumsum(-1) - sorted_probs) < params.top_p
+        keep = torch.ones_like(sorted_probs, dtype=torch.bool)
+        if params.top_k:
+            keep[params.top_k:] = False
+        if params.top_p < 1.0:
+            # Nucleus: the most likely tokens until their mass reaches top_p (at least one).
+            kept = sorted_probs * keep
+            keep &= (kept.cumsum(-1) - kept) < params.top_p * kept.sum()
+        if params.min_p > 0.0:
+            keep &= sorted_probs >= params.min_p * sorted_probs[0]
         pick = torch.multinomial(sorted_probs * keep, 1, generator=generator)
         return int(order[pick])
 

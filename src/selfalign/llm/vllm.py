@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
-                                SamplingParams, require)
+                                SamplingParams, require, speed_only)
+from selfalign.llm.fingerprint import digest, model_fingerprint
 
 
 @dataclass
@@ -25,8 +26,8 @@ class VLLMOptions(BackendOptions):
         "help": "GPUs to shard the model over"})
     dtype: str = field(default="auto", metadata={
         "help": "weights dtype passed to vLLM: auto, bfloat16, float16, float32"})
-    gpu_memory_utilization: float = field(default=0.9, metadata={
-        "help": "fraction of GPU memory vLLM may take for weights and KV cache"})
+    gpu_memory_utilization: float = field(default=0.9, metadata=speed_only(
+        "fraction of GPU memory vLLM may take for weights and KV cache"))
     max_model_len: int | None = field(default=None, metadata={
         "help": "context length; default: the model's"})
     tokenizer: str | None = field(default=None, metadata={
@@ -35,8 +36,8 @@ class VLLMOptions(BackendOptions):
         "help": "allow model code from the model directory or hub"})
     enforce_eager: bool = field(default=False, metadata={
         "help": "skip CUDA graph capture: slower generation, faster start, less memory"})
-    require_gpu: bool = field(default=True, metadata={
-        "help": "fail early when torch sees no CUDA GPU (set false for a CPU build of vLLM)"})
+    require_gpu: bool = field(default=True, metadata=speed_only(
+        "fail early when torch sees no CUDA GPU (set false for a CPU build of vLLM)"))
 
 
 class VLLMLLM(LLM):
@@ -51,6 +52,13 @@ class VLLMLLM(LLM):
         if self.options.require_gpu:
             check_gpu()
         self.engine = self._engine()
+        # After loading, so a hub id resolves to the snapshot vLLM just downloaded.
+        tokenizer = self.options.tokenizer
+        self._fingerprint = digest({"model": model_fingerprint(self.model),
+                                    "tokenizer": tokenizer and model_fingerprint(tokenizer)}, "vllm")
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
 
     def _engine(self) -> Any:
         opts = self.options
@@ -67,8 +75,10 @@ class VLLMLLM(LLM):
             raise LLMError(f"vLLM could not load {self.model!r}: {exc}") from None
 
     def sampling_params(self, params: SamplingParams) -> Any:
+        # vLLM's "off" for top_k is -1 (0 is rejected by older releases); min_p 0 is off in all.
         return self.vllm.SamplingParams(
             n=params.n, temperature=params.temperature, top_p=params.top_p,
+            top_k=params.top_k or -1, min_p=params.min_p,
             max_tokens=params.max_tokens, stop=list(params.stop) or None, seed=params.seed)
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
