@@ -146,7 +146,9 @@ def _run_stage(stage: type[Stage], ctx: RunContext, manifest: Manifest, digest: 
         write_parquet(out.with_suffix(".parquet"), rows)
         files["parquet"] = out.with_suffix(".parquet").name
     files.update(stage.export(ctx.run_dir))
-    manifest.finish(stage.name, {**counts, **stage.summary(ctx.run_dir)}, files, llm_used())
+    used = llm_used()
+    model = {"model": ctx.llm_identity()} if used["calls"] + used["cache_hits"] else {}
+    manifest.finish(stage.name, {**counts, **stage.summary(ctx.run_dir), **model}, files, used)
     parts.remove()
     log(f"{stage.name}: {counts['in']} in, {counts['kept']} kept, dropped {counts['dropped']}")
 
@@ -216,7 +218,9 @@ def _run_artifact(step: ArtifactStep, ctx: RunContext, manifest: Manifest, diges
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = step.build(ctx, out_dir)
     llm = {k: v - base[k] for k, v in ctx.llm_stats().items()}
-    entry = {"kind": "artifact", "dir": step.name, "inputs": inputs, "summary": summary}
+    identity = ctx.llm_identity()
+    entry = {"kind": "artifact", "dir": step.name, "inputs": inputs, "summary": summary,
+             **({"model": identity} if identity else {})}
     manifest.finish(step.name, entry, {"dir": step.name, "marker": f"{step.name}/{COMPLETE}"}, llm)
     record = {"step": step.name, "config_hash": digest, "inputs": inputs, "finished": time.time(),
               "seconds": manifest.stages[step.name]["seconds"], "summary": summary}

@@ -79,6 +79,7 @@ def test_artifact_step_is_recorded_marked_and_resumed(tmp_path):
         assert list(manifest.stages) == ["eval_base"]
         assert entry["status"] == "done" and entry["kind"] == "artifact" and entry["llm"]["calls"] == 2
         assert entry["summary"]["scores"]["humaneval"] == {"pass@1": 0.0}
+        assert entry["model"]["backend"] == "openai" and entry["model"]["fingerprint"]
         marker = json.loads((run / "eval_base" / "COMPLETE.json").read_text())
         assert marker["config_hash"] == entry["config_hash"] and marker["summary"] == entry["summary"]
         assert json.loads((run / "eval_base" / "results.json").read_text())["benchmarks"]["humaneval"]

@@ -54,6 +54,12 @@ class RunContext:
             self._pool = load_pool()
         return self._pool
 
+    def llm_identity(self) -> dict | None:
+        """Which model (backend, weights fingerprint, output-changing options) answered, once loaded."""
+        if self._llm is None:
+            return None
+        return {"name": self._llm.name, **self._llm.identity()}
+
     def llm_stats(self) -> dict[str, int]:
         """LLM calls made, cache hits and generated tokens so far in this process."""
         stats = getattr(self._llm, "stats", None)
