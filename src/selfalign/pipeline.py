@@ -70,6 +70,11 @@ def run_pipeline(config: Config, only: list[str] | None = None, restart_from: st
     unknown = sorted(set(selected) - set(STEP_NAMES))
     if unknown:
         raise PipelineError(f"unknown step(s) {', '.join(unknown)}; steps are {', '.join(STEP_NAMES)}")
+    if "execute" in selected:
+        # Refuse before hours of generation when the sandbox cannot isolate programs here.
+        from selfalign.sandbox.pool import isolation_level
+
+        isolation_level(config.execute.isolation)
     run_dir = Path(config.run.dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest.load_or_create(run_dir, config)

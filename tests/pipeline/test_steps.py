@@ -105,3 +105,15 @@ def test_unknown_step_is_refused_before_any_work(tmp_path):
         run_pipeline(load_config(None, [f"run.dir={json.dumps(str(tmp_path / 'r'))}",
                                          'run.steps=["seeds", "nosuch"]']), progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_that_would_execute_refuses_first_when_nothing_can_isolate(tmp_path, monkeypatch):
+    from selfalign.sandbox import SandboxError, isolation
+
+    def unavailable(mode):
+        raise isolation.IsolationUnavailable("no bubblewrap here: install bubblewrap")
+
+    monkeypatch.setattr(isolation, "resolve", unavailable)
+    with pytest.raises(SandboxError, match="install bubblewrap"):
+        run_pipeline(load_config(None, [f"run.dir={json.dumps(str(tmp_path / 'r'))}"]), progress=False)
+    assert not (tmp_path / "r").exists()   # refused before seeds, concepts ... spent any time

@@ -59,10 +59,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from selfalign.lineage import LineageError
     from selfalign.llm.base import LLMError
     from selfalign.pipeline import PipelineError
+    from selfalign.sandbox import SandboxError
     from selfalign.store import InputError
 
     return (BenchmarkError, ConfigError, InputError, LineageError, LLMError, PipelineError, PoolError,
-            FileNotFoundError)
+            SandboxError, FileNotFoundError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,8 +18,8 @@ ISOLATION_LEVELS = ("auto", "bwrap", "rlimits", "none")
 @dataclass
 class ExecuteConfig:
     workers: int = setting("parallel sandbox workers; 0 = one per usable CPU", 0)
-    isolation: str = setting("auto: bubblewrap when it works, else rlimits+seccomp+uid; "
-                             "none: NO isolation, trusted code only", "auto")
+    isolation: str = setting("auto: a bubblewrap level (root, else a user namespace), or refuse; "
+                             "rlimits: no namespaces; none: NO isolation, trusted code only", "auto")
     limits: Limits = setting("per-program limits", factory=Limits)
 
     def __post_init__(self) -> None:
