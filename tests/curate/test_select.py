@@ -1,42 +1,36 @@
-"""Curation on literal verdicts: one per instruction, word cap, exact dedup, tests stripped."""
+"""Selection on literal candidates: preferences, order independence, the ablations' size."""
 
 from __future__ import annotations
 
-from selfalign.curate.config import CurateConfig
-from selfalign.curate.select import curate
-from selfalign.records import Dropped, Example, Verdict
+from selfalign.curate.select import Candidate, choose, ordered
 
 
-def verdict(instruction_id: str, instruction: str, answer: str, sample: int = 0) -> Verdict:
-    response = f"{answer}\n\nTests:\n```python\nassert f(1) == 1\n```"
-    return Verdict(parent_id=f"r-{instruction_id}-{sample}", seed_id="s1", instruction_id=instruction_id,
-                   instruction=instruction, response=response, solution="def f(x): return x",
-                   tests="assert f(1) == 1", status="pass", sample=sample)
+def _group(n: int, tag: str = "") -> list[Candidate]:
+    return [Candidate(index=k, id=f"{tag}r{k}", length=100 - 10 * k, asserts=k % 3) for k in range(n)]
 
 
-def test_rules_and_lineage():
-    rows = [verdict("i1", "Write f that returns x.", "Return x.", 0),
-            verdict("i1", "Write f that returns x.", "Just return x.", 1),
-            verdict("i2", "Write   f that\nreturns x.", "Another answer."),       # same instruction, spaced
-            verdict("i3", "Write g that returns y.", "Return   x."),            # same answer as one above?
-            verdict("i4", "word " * 201, "Long.")]
-    out = list(curate(rows, CurateConfig(), seed=0))
-    reasons = sorted(o.reason for o in out if isinstance(o, Dropped))
-    examples = [o for o in out if isinstance(o, Example)]
-    assert "not_selected" in reasons and "instruction_too_long" in reasons
-    assert "duplicate_instruction" in reasons
-    assert len(out) == len(rows)                     # every row is kept or dropped, once
-    for ex in examples:
-        assert "assert" not in ex.response and ex.seed_id == "s1"
-        source = next(r for r in rows if r.id == ex.parent_id)
-        assert ex.response_id == source.parent_id and ex.instruction_id == source.instruction_id
-    # i3's answer equals i1's only when i1 drew "Return x." (whitespace-normalised)
-    chosen_i1 = next(e for e in examples if e.instruction_id == "i1")
-    assert ("duplicate_response" in reasons) == (chosen_i1.response == "Return x.")
+def test_preferences():
+    group = _group(5)
+    assert ordered("i1", group, "shortest", 0)[0].id == "r4"              # length 60
+    assert ordered("i1", group, "most_asserts", 0)[0].id == "r2"          # 2 asserts, shorter than r5
+    draws = {ordered("i1", group, "random", seed)[0].id for seed in range(40)}
+    assert len(draws) > 2                                                 # the seed matters
 
 
 def test_choice_is_seeded_and_independent_of_order():
-    rows = [verdict("i1", "Write f that returns x.", f"Answer {k}.", k) for k in range(5)]
-    pick = [e.response for e in curate(rows, CurateConfig(), 7) if isinstance(e, Example)]
-    again = [e.response for e in curate(rows[::-1], CurateConfig(), 7) if isinstance(e, Example)]
-    assert pick == again and len(pick) == 1
+    groups = {f"i{i}": _group(4, f"i{i}") for i in range(6)}
+    shuffled = {k: list(reversed(v)) for k, v in reversed(list(groups.items()))}
+    for prefer in ("random", "shortest", "most_asserts"):
+        assert choose(groups, prefer, 7) == choose(shuffled, prefer, 7)
+    assert [c.id[:2] for c in choose(groups, "random", 7)] == [f"i{i}" for i in range(6)]   # one each
+
+
+def test_ablation_size_is_exact_while_the_pool_allows():
+    groups = {f"i{i}": _group(3, f"i{i}") for i in range(4)}
+    assert len(choose(groups, "random", 0, size=2, policy="random")) == 2
+    four = choose(groups, "random", 0, size=4, policy="random")
+    assert len({c.id[:2] for c in four}) == 4                            # one per instruction first
+    ten = choose(groups, "random", 0, size=10, policy="failing")         # then second rounds
+    assert len(ten) == 10 and len({c.id for c in ten}) == 10
+    assert len(choose(groups, "random", 0, size=50, policy="failing")) == 12   # the pool runs out
+    assert choose(groups, "random", 0, size=3, policy="random") != choose(groups, "random", 1, size=3, policy="random")

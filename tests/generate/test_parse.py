@@ -1,3 +1,5 @@
+import pytest
+
 from selfalign.generate.parse import (Drop, ParsedResponse, parse_concepts, parse_instruction,
                                       parse_response, strip_tests)
 
@@ -70,3 +72,39 @@ def test_strip_tests_keeps_reasoning_and_solution():
     stripped = strip_tests(GOOD)
     assert "Solution:" in stripped and "assert" not in stripped and stripped.endswith("```")
     assert strip_tests("no tests section") == "no tests section"
+
+
+SOLUTION_BLOCK = "Reasoning: double it.\n\nSolution:\n```python\ndef double(x):\n    return 2 * x\n```\n"
+TESTS_BLOCK = "```python\nassert double(2) == 4\n```\n"
+
+
+@pytest.mark.parametrize("header", ["Tests:", "**Tests:**", "**Tests**:", "### Tests", "## Tests", "# Tests:",
+                                    "Test cases:", "### Test Cases", "Unit tests:", "__Tests__"])
+def test_every_tests_header_style_splits_and_strips(header):
+    text = f"{SOLUTION_BLOCK}\n{header}\n{TESTS_BLOCK}"
+    assert parse_response(text) == ParsedResponse("def double(x):\n    return 2 * x", "assert double(2) == 4")
+    assert strip_tests(text) == SOLUTION_BLOCK.rstrip()
+
+
+def test_a_trailing_block_of_asserts_is_cut_with_its_intro_line():
+    text = f"{SOLUTION_BLOCK}\nHere are some tests to check it:\n{TESTS_BLOCK}"
+    assert parse_response(text).tests == "assert double(2) == 4"
+    assert strip_tests(text) == SOLUTION_BLOCK.rstrip()
+    no_intro = f"{SOLUTION_BLOCK}\n{TESTS_BLOCK}"
+    assert strip_tests(no_intro) == SOLUTION_BLOCK.rstrip()
+
+
+def test_a_tests_comment_inside_the_solution_is_no_header():
+    text = ("Solution:\n```python\n# Tests\ndef double(x):\n    return 2 * x\n```\n\n"
+            "Tests:\n```python\nassert double(1) == 2\n```")
+    assert parse_response(text).solution.startswith("# Tests\ndef double")
+    assert strip_tests(text).endswith("return 2 * x\n```")
+
+
+def test_unittest_and_pytest_style_tests_are_tests():
+    unittest_style = ("import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+                      "        self.assertEqual(double(2), 4)")
+    text = f"{SOLUTION_BLOCK}\n### Tests\n```python\n{unittest_style}\n```"
+    assert parse_response(text).tests == unittest_style
+    pytest_style = "def test_double():\n    assert double(2) == 4"
+    assert parse_response(f"{SOLUTION_BLOCK}\n```python\n{pytest_style}\n```").tests == pytest_style

@@ -90,6 +90,9 @@ def test_end_to_end_funnel_and_lineage(tmp_path):
     assert execute["isolation"] and all(level.startswith(("bwrap", "rlimits")) for level in execute["isolation"])
     sft = [json.loads(line) for line in (tmp_path / "run" / "sft.jsonl").read_text().splitlines()]
     assert len(sft) == stages["curate"]["kept"] > 0
+    dataset = tmp_path / "run" / "dataset"
+    assert len((dataset / "data.jsonl").read_text().splitlines()) == len(sft)
+    assert (dataset / "README.md").read_text().startswith("---\n") and (dataset / "data.parquet").exists()
     seeds = {r["id"] for r in _stage_rows(tmp_path / "run", "seeds")}
     for row in sft:
         assert row["seed_id"] in seeds  # every SFT row traces back to its seed

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-COMMAND_MODULES = ("pipeline", "respond", "execute", "eval")
+COMMAND_MODULES = ("pipeline", "respond", "execute", "eval", "curate")
 
 DESCRIPTION = """\
 selfalign: a code LLM aligns itself. It mines seed functions, has the model write concepts,

@@ -25,7 +25,6 @@ STAGE_HELP = {
     "concepts": "S->C: list the programming concepts of each seed (stage 1)",
     "instructions": "C->I: write a new task from each concept list (stage 2)",
     "responses": "I->R: answer each task n times with solution and tests (stage 3)",
-    "curate": "pick one passing answer per task, dedup, export sft.jsonl (stage 5)",
 }
 
 

@@ -1,81 +1,79 @@
-"""Curation: one passing response per instruction, then the shared keep/drop filters.
+"""Selection: which of an instruction's candidate responses becomes its example.
 
-The choice among an instruction's passing responses is random but seeded by (run seed,
-instruction id), so it does not depend on the order responses arrived in. The chosen responses
-then go through ``selfalign.quality`` filters, the same ones seed mining uses: a word cap on the
-instruction, and exact dedup (whitespace-normalised) on the instruction and on the response
-without its tests. The trade-off: all verdicts are grouped in memory (one dict entry per
-instruction), which is fine at the pipeline's sizes; millions of rows will need a sharded pass.
+Candidates are what the policy allows (``curation`` decides: passing responses whose tests mean
+something, any response, or failing ones). Within an instruction they are ordered by the
+preference: ``random`` is a shuffle seeded by (seed, instruction id), ``shortest`` the shortest
+training response, ``most_asserts`` the most assertions that run; ties go to the smaller id.
+Candidates are sorted by id before anything is drawn, so the choice does not depend on the
+order rows arrived in.
+
+``choose`` takes one candidate per instruction. For the ablation policies it takes exactly
+``size`` candidates -- the number of instructions the ``passing`` policy would keep -- so the
+three datasets are the same size by construction: instructions are ranked by a seeded hash and
+the first ``size`` give one candidate each; if fewer instructions have candidates, a second
+round takes each ranked instruction's next candidate, and so on until ``size`` (or the pool
+runs out, which the report counts).
+
+The trade-off: a policy's candidates must all be known before the first choice (one summary per
+candidate in memory, not the rows).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from selfalign.curate.config import CurateConfig
-from selfalign.generate.parse import strip_tests
-from selfalign.quality.filters import ExactDedup, Filter, MaxWords, run_filters
 from selfalign.records import Dropped, Example, Verdict
 
 
 @dataclass(frozen=True)
-class _Field:
-    """One text of a chosen verdict, as a filter item."""
+class Candidate:
+    """What the choice needs to know about a row: its position, id, and the preference keys."""
 
-    verdict: Verdict
-    text: str
-
-    @property
-    def label(self) -> str:
-        return self.verdict.id
+    index: int
+    id: str
+    length: int = 0
+    asserts: int = 0
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+def ordered(instruction_id: str, candidates: Sequence[Candidate], prefer: str, seed: int) -> list[Candidate]:
+    """The candidates of one instruction, best first under ``prefer``."""
+    ranked = sorted(candidates, key=lambda c: c.id)
+    if prefer == "shortest":
+        return sorted(ranked, key=lambda c: c.length)
+    if prefer == "most_asserts":
+        return sorted(ranked, key=lambda c: (-c.asserts, c.length))
+    return random.Random(f"curate/{seed}/{instruction_id}").sample(ranked, len(ranked))
 
 
-def group_by_instruction(verdicts: Iterable[Verdict]) -> dict[str, list[Verdict]]:
-    groups: dict[str, list[Verdict]] = {}
-    for verdict in verdicts:
-        groups.setdefault(verdict.instruction_id, []).append(verdict)
-    return groups
+def _rank(instruction_id: str, seed: int, policy: str) -> bytes:
+    return hashlib.sha256(f"curate/{seed}/{policy}/{instruction_id}".encode()).digest()
 
 
-def choose(groups: dict[str, list[Verdict]], seed: int) -> Iterator[Verdict | Dropped]:
-    """One verdict per instruction (seeded draw); the others as ``not_selected`` drops."""
-    for instruction_id, group in groups.items():
-        # Drawn from the group sorted by id, so the pick does not depend on arrival order.
-        ranked = sorted(group, key=lambda v: v.id)
-        chosen = random.Random(f"curate/{seed}/{instruction_id}").choice(ranked)
-        for other in group:
-            if other is not chosen:
-                yield Dropped("not_selected", other.to_dict(), f"one response per instruction ({chosen.id} kept)")
-        yield chosen
+def choose(groups: Mapping[str, Sequence[Candidate]], prefer: str, seed: int,
+           size: int | None = None, policy: str = "passing") -> list[Candidate]:
+    """One candidate per instruction (``size`` None), or exactly ``size`` candidates spread over
+    the instructions in seeded order (fewer only if the pool has fewer)."""
+    queues = {i: ordered(i, groups[i], prefer, seed) for i in sorted(groups) if groups[i]}
+    if size is None:
+        return [queues[i][0] for i in queues]
+    ranked = sorted(queues, key=lambda i: _rank(i, seed, policy))
+    chosen: list[Candidate] = []
+    depth = 0
+    while len(chosen) < size and any(len(queues[i]) > depth for i in ranked):
+        for i in ranked:
+            if len(queues[i]) > depth and len(chosen) < size:
+                chosen.append(queues[i][depth])
+        depth += 1
+    return chosen
 
 
 def curate(verdicts: Iterable[Verdict], cfg: CurateConfig, seed: int) -> Iterator[Example | Dropped]:
-    """Examples and drops (with reasons) from passing verdicts, in instruction order."""
-    chosen: list[Verdict] = []
-    for item in choose(group_by_instruction(verdicts), seed):
-        if isinstance(item, Dropped):
-            yield item
-        else:
-            chosen.append(item)
-    instruction_filters: list[Filter] = [MaxWords(cfg.max_instruction_words, "instruction_too_long"),
-                                         ExactDedup("duplicate_instruction", _squash)]
-    survivors = []
-    for field, drop in run_filters([_Field(v, v.instruction) for v in chosen], instruction_filters):
-        if drop is None:
-            survivors.append(field.verdict)
-        else:
-            yield Dropped(drop.reason, field.verdict.to_dict(), drop.detail)
-    answers = [_Field(v, strip_tests(v.response)) for v in survivors]
-    for field, drop in run_filters(answers, [ExactDedup("duplicate_response", _squash)]):
-        v = field.verdict
-        if drop is not None:
-            yield Dropped(drop.reason, v.to_dict(), drop.detail)
-            continue
-        yield Example(parent_id=v.id, seed_id=v.seed_id, instruction_id=v.instruction_id,
-                      response_id=v.parent_id, instruction=v.instruction.strip(), response=field.text)
+    """Examples and drops from verdicts: ``selfalign.curate.curation.curate_verdicts`` (kept
+    here for the stage's import until it calls that directly)."""
+    from selfalign.curate.curation import curate_verdicts
+
+    return curate_verdicts(verdicts, cfg, seed)

@@ -11,7 +11,10 @@ import re
 from dataclasses import dataclass
 
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)\n?[ \t]*```", re.DOTALL | re.IGNORECASE)
-ASSERT = re.compile(r"^\s*assert\b", re.MULTILINE)
+# Test code in any style the execution harness runs (``selfalign.curate.collect``): asserts,
+# unittest's self.assert*, pytest.raises, test functions and test classes.
+TEST_CODE = re.compile(r"^\s*assert\b|\.assert\w*\(|\bpytest\.raises\b|^\s*def test|^\s*class Test",
+                       re.MULTILINE)
 MAX_CONCEPTS = 12
 MAX_CONCEPT_WORDS = 8
 
@@ -50,29 +53,77 @@ def parse_instruction(text: str, min_words: int = 8) -> str | Drop:
     return text
 
 
-def code_blocks(text: str) -> list[tuple[int, str]]:
-    """(start offset, code) of every closed fenced block."""
-    return [(m.start(), m.group(1)) for m in FENCE.finditer(text)]
+def _header(names: str) -> re.Pattern[str]:
+    """A line that is only a section title, in any markdown dress: ``Tests:``, ``**Tests:**``,
+    ``**Tests**:``, ``### Tests``, ``## Test cases``, ``__Unit tests__``."""
+    return re.compile(rf"^[ \t]*(?:#{{1,6}}[ \t]*)?(?:\*\*|__|\*|_)?[ \t]*(?:{names})[ \t]*:?[ \t]*"
+                      rf"(?:\*\*|__|\*|_)?[ \t]*:?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 
-def _block_after(blocks: list[tuple[int, str]], text: str, marker: str) -> str | None:
-    at = text.find(marker)
-    if at < 0:
+TESTS_HEADER = _header(r"(?:example[ \t]+|unit[ \t]+)?tests?(?:[ \t]+cases?|[ \t]+code)?|testing|assertions?")
+SOLUTION_HEADER = _header(r"solution|implementation|code")
+_INTRO = re.compile(r"(?:^|\n)([^\n]*\b(?:tests?|assert\w*|check|verify|examples?)\b[^\n]*:)[ \t]*\n\s*$",
+                    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Block:
+    start: int
+    end: int
+    code: str
+
+
+def _blocks(text: str) -> list[_Block]:
+    return [_Block(m.start(), m.end(), m.group(1)) for m in FENCE.finditer(text)]
+
+
+def _headers(pattern: re.Pattern[str], text: str, blocks: list[_Block]) -> list[int]:
+    """Offsets of header lines outside code blocks (a ``# Tests`` comment in code is no title)."""
+    return [m.start() for m in pattern.finditer(text)
+            if not any(b.start <= m.start() < b.end for b in blocks)]
+
+
+def _solution_block(text: str, blocks: list[_Block]) -> int:
+    """Index of the solution: the first block after a solution header, else the first block."""
+    for at in _headers(SOLUTION_HEADER, text, blocks):
+        following = [i for i, b in enumerate(blocks) if b.start > at]
+        if following:
+            return following[0]
+    return 0
+
+
+def locate_tests(text: str) -> tuple[int, str] | None:
+    """(offset where the tests section starts, its code): the first block after a tests header
+    (``Tests:``, ``**Tests:**``, ``### Tests``, ``Test cases:``...) that is not the solution,
+    else the last later block holding test code (with the line that introduces it, such as
+    "Here are some tests:"). ``parse_response`` takes its tests and ``strip_tests`` cuts here."""
+    blocks = _blocks(text)
+    if not blocks:
         return None
-    return next((code for start, code in blocks if start > at), None)
+    solution = _solution_block(text, blocks)
+    for at in _headers(TESTS_HEADER, text, blocks):
+        following = [i for i, b in enumerate(blocks) if b.start > at]
+        if at > blocks[solution].start and following and following[0] != solution:
+            return at, blocks[following[0]].code
+    later = [b for i, b in enumerate(blocks) if i > solution and TEST_CODE.search(b.code)]
+    if not later:
+        return None
+    start = later[-1].start
+    intro = _INTRO.search(text, 0, start)
+    if intro and intro.end() == start and intro.start(1) > blocks[solution].end:
+        start = intro.start(1)
+    return start, later[-1].code
 
 
 def parse_response(text: str) -> ParsedResponse | Drop:
     """Split an answer into solution and tests (see the pool's response format)."""
-    blocks = code_blocks(text)
+    blocks = _blocks(text)
     if not blocks:
         return Drop("no_code")
-    solution = _block_after(blocks, text, "Solution:") or blocks[0][1]
-    tests = _block_after(blocks, text, "Tests:")
-    if tests is None or tests == solution:
-        later = [code for _, code in blocks if code is not solution and ASSERT.search(code)]
-        tests = later[-1] if later else None
-    if tests is None or not ASSERT.search(tests):
+    solution = blocks[_solution_block(text, blocks)].code
+    section = locate_tests(text)
+    tests = section[1] if section else None
+    if tests is None or not TEST_CODE.search(tests):
         return Drop("no_tests")
     for name, code in (("solution", solution), ("tests", tests)):
         try:
@@ -83,6 +134,6 @@ def parse_response(text: str) -> ParsedResponse | Drop:
 
 
 def strip_tests(response: str) -> str:
-    """The training response: everything before the ``Tests:`` section (the answer without its tests)."""
-    at = response.find("\nTests:")
-    return (response[:at] if at >= 0 else response).rstrip()
+    """The training response: everything before the tests section (see ``locate_tests``)."""
+    section = locate_tests(response)
+    return (response[:section[0]] if section else response).rstrip()

@@ -1,0 +1,132 @@
+"""MinHash near-dedup over texts kept on disk, and the choice of which near-duplicate to keep.
+
+The hashing, LSH banding and verification are ``selfalign.quality.dedup``'s (the seed miner's);
+this module only arranges them for curation's sizes: ``SignatureStore`` accumulates signatures
+chunk by chunk in one numpy array (the texts themselves stay on disk), ``near_pairs`` verifies
+LSH candidates on the signatures and, where the estimate is within 3 sigma of the threshold, on
+the exact shingle sets of the few texts involved (fetched back by index). ``keep_first`` is the
+usual greedy rule; ``keep_diverse`` keeps, in each group of near-duplicates, the member whose
+function name has been kept least often so far, so the dataset does not fill up with one
+common name (``fibonacci``) while a near-identical answer with a rarer name is dropped.
+
+The trade-off: ~1 KB of signature per text in memory (250 uint32), none of the texts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Callable, Sequence
+
+import numpy as np
+
+from selfalign.quality.dedup import (MinHashParams, candidate_pairs, estimated_jaccard, exact_jaccard,
+                                     signatures, word_tokens)
+
+PAIR_CHUNK = 8192
+_NAME = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
+
+
+def function_name(code: str) -> str:
+    """The first top-level function or class name of the code ('' if none)."""
+    found = _NAME.search(code)
+    return found.group(1) if found else ""
+
+
+class SignatureStore:
+    """Signatures (uint32, ``num_perm`` per text) and shingle counts of texts added in chunks."""
+
+    def __init__(self, params: MinHashParams) -> None:
+        self.params = params
+        self._chunks: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+        self._sig: np.ndarray | None = None
+
+    def add(self, texts: Sequence[str]) -> None:
+        if not texts:
+            return
+        self._chunks.append(signatures(texts, self.params))
+        size = self.params.shingle_size
+        self._counts.append(np.array([max(1, len(word_tokens(t)) - size + 1) for t in texts], dtype=np.int32))
+        self._sig = None
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._chunks)
+
+    @property
+    def sig(self) -> np.ndarray:
+        if self._sig is None:
+            empty = np.zeros((0, self.params.num_perm), dtype=np.uint32)
+            self._sig = np.concatenate(self._chunks) if self._chunks else empty
+            self._chunks = [self._sig]
+        return self._sig
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.concatenate(self._counts) if self._counts else np.zeros(0, dtype=np.int32)
+
+
+def near_pairs(store: SignatureStore, members: np.ndarray,
+               fetch: Callable[[Sequence[int]], list[str]]) -> np.ndarray:
+    """Pairs (a, b), a < b, of positions in ``members`` (indices into the store) whose Jaccard
+    reaches the threshold; ``fetch(indices)`` returns the texts of store indices."""
+    params = store.params
+    if len(members) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    sig, counts = store.sig[members], store.counts[members]
+    pairs = candidate_pairs(sig, params)
+    # In slices: estimated_jaccard gathers two signatures per pair (2 KB), and short templated
+    # texts can make candidates number in the hundreds of thousands.
+    est = np.concatenate([estimated_jaccard(sig, pairs[i:i + PAIR_CHUNK])
+                          for i in range(0, len(pairs), PAIR_CHUNK)] or [np.zeros(0)])
+    t = params.threshold
+    samples = np.minimum(np.minimum(counts[pairs[:, 0]], counts[pairs[:, 1]]), params.num_perm) \
+        if len(pairs) else np.zeros(0)
+    unsure = np.abs(est - t) < 3 * np.sqrt(t * (1 - t) / np.maximum(samples, 1))
+    keep = est >= t
+    if unsure.any():
+        docs, local = np.unique(pairs[unsure], return_inverse=True)
+        texts = fetch([int(members[d]) for d in docs])
+        keep[unsure] = exact_jaccard(texts, local.reshape(-1, 2), params.shingle_size) >= t
+    return pairs[keep]
+
+
+def _neighbours(n: int, pairs: np.ndarray) -> list[list[int]]:
+    out: list[list[int]] = [[] for _ in range(n)]
+    for a, b in pairs.tolist():
+        out[a].append(b)
+        out[b].append(a)
+    return out
+
+
+def keep_first(n: int, pairs: np.ndarray) -> list[int]:
+    """For each position: -1 if kept, else the earlier kept position it near-duplicates."""
+    later: list[list[int]] = [[] for _ in range(n)]
+    for a, b in pairs.tolist():
+        later[max(a, b)].append(min(a, b))
+    result = [-1] * n
+    for j in range(n):
+        result[j] = next((i for i in sorted(later[j]) if result[i] == -1), -1)
+    return result
+
+
+def keep_diverse(names: Sequence[str], pairs: np.ndarray) -> list[int]:
+    """Like ``keep_first``, but in each group (the first undecided text and its undecided
+    near-duplicates) keep the one whose name has been kept least so far, then the rarest
+    overall, then the first; the others are dropped as near-duplicates of it."""
+    n = len(names)
+    neighbours = _neighbours(n, pairs)
+    overall, kept = Counter(names), Counter()
+    undecided = -2
+    result = [undecided] * n
+    for i in range(n):
+        if result[i] != undecided:
+            continue
+        group = [i] + [j for j in neighbours[i] if result[j] == undecided]
+        keeper = min(group, key=lambda k: (kept[names[k]], overall[names[k]], k))
+        result[keeper] = -1
+        kept[names[keeper]] += 1
+        for j in neighbours[keeper]:
+            if result[j] == undecided:
+                result[j] = keeper
+    return result

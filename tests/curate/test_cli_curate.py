@@ -1,0 +1,62 @@
+"""`selfalign curate IN.jsonl -o OUT_DIR`: malformed lines named, the stub run, a run's verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from selfalign.cli import curate as curate_cli
+from selfalign.records import Verdict
+from selfalign.store import header
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="selfalign")
+    curate_cli.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _row(ident, name, tests, status="pass"):
+    code = f"def {name}(x):\n    return x + 1" if name != "shout" else "def shout(x):\n    print(x)"
+    return {"id": ident, "instruction": f"Write {name}(x) for the exercise number {ident} of the course.",
+            "response": f"Solution:\n```python\n{code}\n```\n\n### Tests\n```python\n{tests}\n```",
+            "code": code, "tests": tests, "exec": {"status": status}}
+
+
+def test_command_writes_the_dataset_and_names_bad_lines(tmp_path, capsys):
+    lines = [json.dumps(_row(1, "inc", "assert inc(1) == 2")),
+             json.dumps(_row(2, "shout", "assert shout('a') is None")),          # passes against the stub
+             "{not json",
+             json.dumps({"id": 4, "instruction": "x"}),
+             json.dumps(_row(5, "inc2", "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+                                        "        self.assertEqual(inc2(1), 2)\nunittest.main()\n", status="fail"))]
+    src = tmp_path / "rows.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "dataset"
+    assert main(["curate", str(src), "-o", str(out), "--set", "curate.decontaminate=false", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert f"{src}:3: not valid JSON" in captured.err and f"{src}:4: field 'response'" in captured.err
+    assert "5 rows -> 2 examples" in captured.out
+    kept = [json.loads(line)["verdict_id"] for line in (out / "data.jsonl").read_text().splitlines()]
+    assert sorted(kept) == ["1", "5"]                  # 5: its unittest tests were collected and passed
+    reasons = {json.loads(line)["reason"] for line in (out / "dropped.jsonl").read_text().splitlines()}
+    assert reasons == {"malformed", "tests:pass_stub"}
+    assert (out / "README.md").exists() and (out / "config.toml").exists()
+
+
+def test_a_runs_execute_file_and_bad_settings(tmp_path, capsys):
+    verdict = Verdict(parent_id="resp1", seed_id="seed1", instruction_id="inst1",
+                      instruction="Write inc(x) that returns x plus one, for any integer x.",
+                      response="Solution:\n```python\ndef inc(x):\n    return x + 1\n```", solution="def inc(x):\n    return x + 1",
+                      tests="assert inc(1) == 2", status="pass")
+    src = tmp_path / "execute.jsonl"
+    src.write_text(json.dumps(header("verdict")) + "\n" + json.dumps(verdict.to_dict()) + "\n")
+    out = tmp_path / "ds"
+    assert main(["curate", str(src), "-o", str(out), "--no-sandbox", "--no-progress",
+                 "--set", "curate.decontaminate=false"]) == 0
+    row = json.loads((out / "data.jsonl").read_text())
+    assert (row["verdict_id"], row["response_id"], row["seed_id"]) == (verdict.id, "resp1", "seed1")
+    assert main(["curate", str(src), "-o", str(out), "--set", "model.model=x"]) == 2
+    assert main(["curate", str(src), "-o", str(out), "--set", "curate.policy=best"]) == 2
+    assert "curate.policy must be one of passing, random, failing" in capsys.readouterr().err
