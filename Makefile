@@ -23,7 +23,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# bubblewrap gives the sandbox its namespaces; without it the sandbox falls back (docs/sandbox.md).
+# bubblewrap gives the sandbox its namespaces; without it the sandbox refuses to run (docs/sandbox.md).
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap libseccomp2 >/dev/null) || \

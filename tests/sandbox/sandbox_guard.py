@@ -59,11 +59,20 @@ def host_guard(pids_max: int = 300, memory_mb: int = 6144):
                     time.sleep(0.1)
 
 
-def require_isolation() -> None:
-    """Hostile programs run only under real isolation; skip, saying why, when it is missing."""
-    why = isolation.bwrap_works()
-    if why is not None:
-        # CI installs bubblewrap itself, so there a missing isolation is a failure, not a skip.
-        if os.environ.get("SELFALIGN_REQUIRE_ISOLATION") == "1":
-            pytest.fail(f"SELFALIGN_REQUIRE_ISOLATION=1 but bubblewrap isolation is unavailable: {why}")
-        pytest.skip(f"hostile programs need bubblewrap isolation here: {why}")
+ROOT_LEVEL, USER_LEVEL = "bwrap+seccomp+uid", "bwrap+userns+seccomp"
+
+
+def missing(why: str) -> None:
+    """Skip, saying why; in CI (SELFALIGN_REQUIRE_ISOLATION=1, which installs bubblewrap itself)
+    a missing isolation level is a failure instead."""
+    if os.environ.get("SELFALIGN_REQUIRE_ISOLATION") == "1":
+        pytest.fail(f"SELFALIGN_REQUIRE_ISOLATION=1 but {why}")
+    pytest.skip(why)
+
+
+def require_isolation() -> str:
+    """The bubblewrap level Sandbox() gets in this process: hostile programs run only under one."""
+    try:
+        return isolation.resolve("auto")
+    except isolation.IsolationUnavailable as exc:
+        missing(f"hostile programs need bubblewrap isolation here: {exc}")

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from sandbox_guard import host_guard, require_isolation
+from sandbox_guard import ROOT_LEVEL, USER_LEVEL, host_guard, require_isolation
 
 from selfalign.sandbox import ExecResult, Limits, Program, Sandbox, SandboxError, isolation
 from selfalign.sandbox.verdict import cache_key
@@ -127,16 +127,44 @@ def test_a_stuck_worker_misses_the_host_deadline_and_is_replaced():
     assert elapsed < limits.timeout_s + 3.0 + 2.0  # the host margin, plus a fresh worker's start
 
 
-def test_bwrap_required_but_missing_is_a_clear_error(monkeypatch, tmp_path):
+def test_without_bubblewrap_auto_refuses_in_one_line_saying_how_to_fix_it(monkeypatch, tmp_path):
+    """auto never falls back to a level without namespaces by itself; a weaker level asked for by
+    name still runs."""
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty dir: no bwrap on PATH
     isolation.bwrap_works.cache_clear()
     try:
-        with pytest.raises(SandboxError, match="apt-get install -y bubblewrap"):
-            Sandbox(FAST, isolation="bwrap")
-        assert Sandbox(FAST, isolation="auto").isolation.startswith("rlimits")
+        for mode in ("auto", "bwrap"):
+            with pytest.raises(SandboxError) as refused:
+                Sandbox(FAST, isolation=mode)
+            message = str(refused.value)
+            assert "\n" not in message and "bubblewrap (bwrap) is not installed" in message
+            assert "apt-get install -y bubblewrap" in message and '--isolation rlimits' in message
+        assert Sandbox(FAST, isolation="rlimits").isolation.startswith("rlimits")
     finally:
         monkeypatch.undo()
         isolation.bwrap_works.cache_clear()
+
+
+def test_refusal_names_the_user_namespace_switch_that_is_off(monkeypatch, tmp_path):
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "apparmor_restrict_unprivileged_userns").write_text("1\n")
+    assert "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in isolation.userns_blocker(str(tmp_path))
+    (tmp_path / "kernel" / "unprivileged_userns_clone").write_text("0\n")
+    assert "sysctl -w kernel.unprivileged_userns_clone=1" in isolation.userns_blocker(str(tmp_path))
+    assert isolation.userns_blocker(str(tmp_path / "nothing-here")) is None
+
+    # No root level, and bwrap fails in a user namespace: the message says both, and the fix.
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(isolation, "bwrap_works", lambda userns=False: "bwrap failed: setting up uid map: Permission denied")
+    monkeypatch.setattr(isolation, "userns_blocker", lambda: "unprivileged user namespaces are disabled "
+                        "(kernel.unprivileged_userns_clone = 0); enable them: sysctl -w kernel.unprivileged_userns_clone=1")
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    with pytest.raises(isolation.IsolationUnavailable) as refused:
+        isolation.resolve("auto")
+    message = str(refused.value)
+    assert message.startswith("no isolated sandbox here: in a user namespace: bwrap failed: setting up uid map")
+    assert "Fix: unprivileged user namespaces are disabled" in message and "\n" not in message
+    assert isolation.resolve("rlimits").startswith("rlimits") and "uid" not in isolation.resolve("rlimits")
 
 
 def test_unknown_isolation_is_rejected():
@@ -212,7 +240,7 @@ def test_limits_reject_nonsense():
 def test_hostile_tests_need_isolation_here():
     """On this project's machines bubblewrap is set up; if it stops working, say so loudly."""
     require_isolation()
-    assert Sandbox(FAST).isolation == "bwrap+seccomp+uid"
+    assert Sandbox(FAST).isolation == (ROOT_LEVEL if os.geteuid() == 0 else USER_LEVEL)
 
 
 def _readable_by_others(path: str) -> bool:

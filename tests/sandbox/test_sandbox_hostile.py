@@ -1,24 +1,35 @@
-"""Hostile programs, run only through the sandbox, each contained with the right status.
+"""Hostile programs, run only through the sandbox, each contained with the right status, at both
+bubblewrap levels: as root (in this process) and as an unprivileged user (through a user
+namespace; from a root test run, `nobody` in a subprocess: see sandbox_user.py).
 
-All of them run in one batch (in parallel, 1.5 s limits) inside a cgroup cap on this test process;
-each parametrized case then checks its own verdict. Host-side checks follow: files intact, no
-process of a sandbox uid left behind.
+All of them run in one batch per level (in parallel, 1.5 s limits) inside a cgroup cap on this
+test process; each parametrized case then checks its own verdict. Host-side checks follow: files
+intact, no process of the sandbox left behind.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import pwd
 from pathlib import Path
 
 import pytest
-from sandbox_guard import host_guard, require_isolation
+from sandbox_guard import ROOT_LEVEL, USER_LEVEL, host_guard
+from sandbox_user import HOME, SECRET, USER, run_sandbox
 
-from selfalign.sandbox import Limits, Program, Sandbox, isolation
+from selfalign.sandbox import Limits, Program
 
 LIMITS = Limits(timeout_s=1.5, memory_mb=512, file_size_mb=8, max_processes=16, output_tail_bytes=1024)
 REPO = Path(__file__).resolve().parents[2]
-CANARY = "selfalign-canary-7f3e"
+CANARY = SECRET  # in the environment of the process that runs the Sandbox
+LEVELS = {"as_root": ROOT_LEVEL, "as_user": USER_LEVEL}
 FAKE_RECORD = "os.write(3, ('\\x1e' + '\\x1f'.join(['0' * 32, 'pass', '', '', '']) + '\\x1e').encode())"
+NPROC_EXACT = ("import os, time\nkids = []\nfor _ in range(15):  # with this process: max_processes\n"
+               "    pid = os.fork()\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n"
+               "    kids.append(pid)\ntry:\n    pid = os.fork()\nexcept BlockingIOError:\n    extra = False\n"
+               "else:\n    extra = True\n    if pid == 0:\n        os._exit(0)")
+LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
 # name: (code, tests, accepted statuses)
 HOSTILE: dict[str, tuple[str, str, set[str]]] = {
@@ -47,8 +58,8 @@ HOSTILE: dict[str, tuple[str, str, set[str]]] = {
     "read_run_directory": (f"print(open({str(REPO / 'pyproject.toml')!r}).read())", "", {"fail", "blocked"}),
     "list_run_directory": (f"import os\nprint(os.listdir({str(REPO)!r}))", f"assert 'pyproject.toml' in os.listdir({str(REPO)!r})",
                            {"fail"}),
-    "read_home": (f"import os\nprint(os.listdir({str(Path.home())!r}))",
-                  f"assert set(os.listdir({str(Path.home())!r})) - {{'.pyenv'}}", {"fail", "blocked"}),
+    "read_home": (f"import os\nprint(sorted(os.listdir({HOME!r})))", "", {"pass", "fail"}),  # see test_home_shows...
+    "read_home_secret": (f"print(open({HOME + '/secret.txt'!r}).read())", "", {"fail", "blocked"}),
     "read_shadow": ("print(open('/etc/shadow').read())", "", {"blocked", "fail"}),
     "host_env_not_visible": ("import os", f"assert not any({CANARY!r} in v for v in os.environ.values())", {"pass"}),
     "write_usr": ("open('/usr/escape.txt', 'w').write('x')", "", {"blocked"}),
@@ -61,9 +72,22 @@ HOSTILE: dict[str, tuple[str, str, set[str]]] = {
     "kill_init": ("import os\nos.kill(1, 9)", "", {"blocked"}),
     "stops_itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", "assert True", {"timeout"}),
     "stops_its_forker": ("import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)", "", {"blocked"}),
-    "stops_every_process": ("import os, signal\nos.kill(-1, signal.SIGSTOP)", "", {"pass"}),  # none it may signal
-    "kill_everything_then_pass": ("import os, signal\nfor pid in range(1, 4096):\n    try:\n        os.kill(pid, 9) if pid != os.getpid() else None\n"
-                                  "    except OSError:\n        pass\nos.kill(-1, signal.SIGKILL)", "assert True", {"pass"}),
+    "stops_every_process": ("import os, signal\nos.kill(-1, signal.SIGSTOP)", "", {"blocked"}),  # seccomp
+    "interrupts_every_process": ("import os, signal\nos.kill(-1, signal.SIGINT)", "", {"blocked"}),
+    "kill_every_pid_then_pass": ("import os, signal\nfor pid in range(1, 4096):\n    try:\n        os.kill(pid, 9) if pid != os.getpid() else None\n"
+                                 "    except OSError:\n        pass", "assert True", {"pass"}),
+    "read_forker_memory": ("import os\nopen(f'/proc/{os.getppid()}/mem', 'rb').read(1)", "", {"blocked"}),
+    "read_forker_fds": ("import os\nprint(os.listdir(f'/proc/{os.getppid()}/fd'))", "", {"blocked"}),
+    # The forker is root (as_root: EPERM) or its namespace's init (as_user: the kernel drops it).
+    "kill_forker_by_pidfd": ("import os, signal\nsignal.pidfd_send_signal(os.pidfd_open(os.getppid()), signal.SIGKILL)",
+                             "", {"blocked", "pass"}),
+    "new_user_namespace": (LIBC + "if libc.unshare(0x10000000):\n    raise OSError(ctypes.get_errno(), 'unshare')",
+                           "", {"blocked"}),
+    "threads_still_work": ("import threading\nr = []\nt = threading.Thread(target=r.append, args=(1,))\nt.start()\nt.join()",
+                           "assert r == [1]", {"pass"}),
+    "subprocess_still_works": ("import subprocess, sys\nout = subprocess.run([sys.executable, '-c', 'print(6 * 7)'], "
+                               "capture_output=True, text=True).stdout", "assert out == '42\\n', out", {"pass"}),
+    "nproc_is_exact": (NPROC_EXACT, "assert not extra", {"pass"}),
     "sibling_running_meanwhile": ("import time\ntime.sleep(0.4)", "assert True", {"pass"}),
     "sys_exit_0_before_tests": ("import sys\nsys.exit(0)", "assert False", {"fail"}),
     "os_exit_0_before_tests": ("import os\nos._exit(0)", "assert False", {"fail"}),
@@ -101,76 +125,118 @@ HOSTILE: dict[str, tuple[str, str, set[str]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def verdicts():
-    require_isolation()
+if platform.machine() == "x86_64":  # clone(2)'s number and argument order are per architecture
+    HOSTILE["clone_new_user"] = (LIBC + "r = libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)\nif r == 0:\n    os._exit(0)\n"
+                                 "if r < 0:\n    raise OSError(ctypes.get_errno(), 'clone')", "", {"blocked"})
+
+
+@pytest.fixture(scope="module", params=list(LEVELS))
+def verdicts(request):
+    level = request.param
     os.environ["SELFALIGN_TEST_SECRET"] = CANARY
+    before = _processes_of(_user_uid())
     try:
-        with host_guard() as caps, Sandbox(LIMITS, workers=2) as sandbox:
+        with host_guard() as caps:
             programs = [Program(name, code, tests) for name, (code, tests, _) in HOSTILE.items()]
-            results = {p.id: r for p, r in sandbox.run(programs)}
-            results["__caps__"] = caps
-            results["__uids__"] = {isolation.decode_config(w.proc.args[-1])["uid"] for w in sandbox.workers}
-        return results
+            run = run_sandbox(level, LIMITS, 2, [programs])
     finally:
         del os.environ["SELFALIGN_TEST_SECRET"]
+    results = dict(zip(HOSTILE, run["batches"][0]))
+    return {"level": level, "results": results, "caps": caps, "roots": run["roots"],
+            "uids": run.get("uids", set()), "user_before": before}
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_program_gets_the_right_verdict(verdicts, name):
-    result = verdicts[name]
+    result = verdicts["results"][name]
     assert result.status in HOSTILE[name][2], (result.status, result.error_type, result.error,
                                                result.stderr_tail[-500:])
-    assert result.isolation == "bwrap+seccomp+uid"
+    assert result.isolation == LEVELS[verdicts["level"]]
     assert result.wall_s <= LIMITS.timeout_s + 1.0  # a small margin, even on a loaded machine
 
 
 def test_tails_stay_bounded_and_keep_the_end(verdicts):
+    results = verdicts["results"]
     for name in ("stdout_flood_forever", "stdout_flood_finite", "stderr_flood_finite"):
-        result = verdicts[name]
-        assert len(result.stdout_tail) <= LIMITS.output_tail_bytes
-        assert len(result.stderr_tail) <= LIMITS.output_tail_bytes
-    assert verdicts["stdout_flood_finite"].stdout_tail.endswith("yyyEND\n")
-    assert verdicts["stderr_flood_finite"].stderr_tail.endswith("zzzEND")
+        assert len(results[name].stdout_tail) <= LIMITS.output_tail_bytes
+        assert len(results[name].stderr_tail) <= LIMITS.output_tail_bytes
+    assert results["stdout_flood_finite"].stdout_tail.endswith("yyyEND\n")
+    assert results["stderr_flood_finite"].stderr_tail.endswith("zzzEND")
 
 
 def test_failures_name_the_exception(verdicts):
-    assert verdicts["sys_exit_0_before_tests"].error_type == "SystemExit"
-    assert verdicts["os_exit_0_before_tests"].error_type == "EarlyExit"
-    assert verdicts["patch_assertionerror_builtin"].error_type == "AssertionError"
-    assert verdicts["socket_outside"].error_type == "PermissionError"
-    assert verdicts["segfault"].error == "killed by SIGSEGV"
-    assert verdicts["deep_recursion"].error_type == "RecursionError"
-    assert verdicts["memory_bomb_single"].error_type == "MemoryError"
+    results = verdicts["results"]
+    assert results["sys_exit_0_before_tests"].error_type == "SystemExit"
+    assert results["os_exit_0_before_tests"].error_type == "EarlyExit"
+    assert results["patch_assertionerror_builtin"].error_type == "AssertionError"
+    assert results["socket_outside"].error_type == "PermissionError"
+    assert results["stops_every_process"].error_type == "PermissionError"
+    assert results["segfault"].error == "killed by SIGSEGV"
+    assert results["deep_recursion"].error_type == "RecursionError"
+    assert results["memory_bomb_single"].error_type == "MemoryError"
+
+
+def test_home_shows_only_the_python_installation(verdicts):
+    """$HOME holds the interpreter (pyenv) in both runs: only the path to it may show, never
+    anything else of $HOME (the user run also has ~/secret.txt and ~/project/src there)."""
+    result = verdicts["results"]["read_home"]
+    allowed = {Path(r).relative_to(HOME).parts[0] for r in verdicts["roots"] if r.startswith(HOME + "/")}
+    if result.status == "fail":  # nothing of the installation is under $HOME: $HOME is not there at all
+        assert not allowed and result.error_type == "FileNotFoundError"
+    else:
+        assert set(eval(result.stdout_tail)) == allowed
 
 
 def test_host_is_unharmed(verdicts):
     assert Path("/etc/passwd").is_file() and Path("/usr/lib").is_dir()
     assert not Path("/usr/escape.txt").exists() and not (REPO / "escape.txt").exists()
     assert not Path("/tmp/escape.txt").exists()
-    uids = verdicts["__uids__"]  # only ours: other sandboxes may run on this machine meanwhile
-    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) in uids]
-    assert leftovers == []
+    # Nothing of the sandbox is left: it ran as other uids (as_root: the workers' own; as_user:
+    # the user's, whose earlier processes are not ours). Other sandboxes may run meanwhile.
+    if verdicts["level"] == "as_user":
+        assert _processes_of(_user_uid()) - verdicts["user_before"] == set()
+    for uid in verdicts["uids"]:
+        assert _processes_of(uid) == set()
 
 
 def test_host_cap_was_in_force(verdicts):
-    if not verdicts["__caps__"]:
+    if not verdicts["caps"]:
         pytest.skip("no writable cgroup v1 here: the test ran without a host cap")
-    assert any("pids" in cap for cap in verdicts["__caps__"])
+    assert any("pids" in cap for cap in verdicts["caps"])
 
 
-def test_each_program_gets_a_fresh_process_and_an_empty_temp_dir():
-    """One worker, in sequence: litter, leave a daemon behind, move away; the next sees none of it."""
-    require_isolation()
+@pytest.mark.parametrize("level", list(LEVELS))
+def test_each_program_gets_a_fresh_process_and_an_empty_temp_dir(level):
+    """One worker, in sequence: litter, leave a daemon behind, move away; the next sees none of it
+    (as_user: pid 1, its forker, is of the same uid; a killed leftover may stay a zombie there)."""
     litter = ("import os, time\nopen('left.txt', 'w').write('x')\nos.mkdir('sub')\n"
               "if os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n    os._exit(0)\nos.chdir('/')")
     clean = ("import os\n"
-             "mine = [p for p in os.listdir('/proc') if p.isdigit() and os.stat('/proc/' + p).st_uid == os.getuid()]")
+             "def alive(p):\n    return open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z'\n"
+             "mine = [p for p in os.listdir('/proc') if p.isdigit() and p != '1' and "
+             "os.stat('/proc/' + p).st_uid == os.getuid() and alive(p)]")
     check = "assert os.listdir('.') == [], os.listdir('.')\nassert os.getcwd() != '/'\nassert mine == [str(os.getpid())], mine"
-    with host_guard(), Sandbox(LIMITS, workers=1) as sandbox:
-        results = [r for _, r in sandbox.run([Program("litter", litter, "assert True"),
-                                               Program("clean", clean, check)])]
+    with host_guard():
+        run = run_sandbox(level, LIMITS, 1, [[Program("litter", litter, "assert True"),
+                                              Program("clean", clean, check)]])
+    results = run["batches"][0]
     assert [r.status for r in results] == ["pass", "pass"], results[1].error
+
+
+def _user_uid() -> int:
+    return pwd.getpwnam(USER).pw_uid
+
+
+def _processes_of(uid: int) -> set[int]:
+    """Live processes of `uid` (a killed orphan stays a zombie until the host's init reaps it)."""
+    return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) == uid and _alive(p)}
+
+
+def _alive(proc: Path) -> bool:
+    try:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _uid(proc: Path) -> int:

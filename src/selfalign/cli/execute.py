@@ -75,8 +75,9 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, metavar="N",
                         help="programs run in parallel (default: one per CPU core; execute.workers)")
     parser.add_argument("--isolation", choices=ISOLATION_LEVELS,
-                        help="auto: bubblewrap when it works, else rlimits+seccomp+uid; "
-                             "none: NO isolation, trusted code only (default auto; execute.isolation)")
+                        help="auto: a bubblewrap level (root, else a user namespace), or refuse; "
+                             "rlimits: no namespaces; none: NO isolation, trusted code only "
+                             "(default auto; execute.isolation)")
     parser.add_argument("--cache", type=Path, default=None, metavar="PATH",
                         help="SQLite verdict cache (default: OUT.jsonl.cache.sqlite)")
     parser.add_argument("--no-cache", action="store_true", help="execute everything, cache nothing")

@@ -4,8 +4,10 @@ Forked once from the worker's supervisor (worker.py), it does per program only w
 in the image's own process: fork, wait, and two short replies. Every page it writes after a fork
 is a copy-on-write page fault for it or the child (2-4 us each in a VM, measured), so everything
 else (compiling, the clock, output, verdicts) lives in the supervisor. The child sets itself up
-here and then runs the program through harness.py. Also here: the length-prefixed marshal framing
-that the host, the supervisor and the forker speak. Standard library only, like worker.py.
+here and then runs the program through harness.py. The forker holds the key pipe's read end only
+to pass it on: it never reads it, so no program's key is ever in its memory or a child's. Also
+here: the length-prefixed marshal framing that the host, the supervisor and the forker speak.
+Standard library only, like worker.py.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import resource
 import bisect, collections, functools, heapq, itertools, math, re, string, typing  # noqa: E401,F401
 
 # worker.py, the only importer, put this directory on sys.path
-from harness import RESULT_FD, run_program, warm_up, write_all  # noqa: E402
+from harness import KEY_FD, RESULT_FD, run_program, warm_up, write_all  # noqa: E402
 
 
-def forker_loop(jobs: int, replies: int, stdio: tuple[int, int, int, int], uid: int | None) -> None:
+def forker_loop(jobs: int, replies: int, stdio: tuple[int, ...], uid: int | None) -> None:
     """The forker: warm up once, then per job fork a child, say its pid, wait, say how it ended.
     Kept to a few steps per job: every page it writes after a fork is a page fault (~90 per
     program, measured, most of them whatever it touches first)."""
@@ -43,13 +45,15 @@ def pack(*numbers: int) -> bytes:
     return b"".join(n.to_bytes(8, "little") for n in numbers)
 
 
-def _child(job: dict, stdio: tuple[int, int, int, int], uid: int | None) -> None:
+def _child(job: dict, stdio: tuple[int, ...], uid: int | None) -> None:
+    """stdio: stdin, stdout, stderr, the report pipe and the key pipe, placed at fds 0-4."""
     try:
         os.setsid()  # own process group, so the supervisor can kill it as a whole
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
-        os.set_inheritable(RESULT_FD, False)  # exec'd programs do not get the report fd
-        os.closerange(RESULT_FD + 1, 1 << 16)
+        for fd in (RESULT_FD, KEY_FD):
+            os.set_inheritable(fd, False)  # exec'd programs get neither
+        os.closerange(KEY_FD + 1, 1 << 16)
         os.chdir(job["workdir"])  # HOME and TMPDIR already point here
         for name, soft, hard in job["limits"]:
             resource.setrlimit(name, (soft, hard))
@@ -60,7 +64,10 @@ def _child(job: dict, stdio: tuple[int, int, int, int], uid: int | None) -> None
     except BaseException as exc:
         os.write(2, f"sandbox set-up failed: {exc!r}\n".encode())
         os._exit(121)
-    run_program(job["source"], job["nonce"], job["compiled"])
+    try:
+        run_program(job["source"], job["compiled"])
+    finally:
+        os._exit(121)  # run_program never returns; this child must never reach the forker's loop
 
 
 def read_exact(fd: int, size: int) -> bytes | None:

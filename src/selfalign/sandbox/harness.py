@@ -1,9 +1,16 @@
 """The child side of a sandboxed program and what its report means.
 
 Runs inside the forked child (``run_program``) and in the worker (``classify``); imports only the
-standard library, like worker.py, next to which it is mounted. Trade-off: the report is a short
-string written with a few captured builtins rather than JSON, so nothing the program can patch
-(``json``, ``print``, builtins) sits on the path that declares a pass.
+standard library, like worker.py, next to which it is mounted.
+
+A pass is a 128-bit key, fresh per program, that the supervisor puts in the key pipe (fd 4)
+before the program starts and that the harness moves to the report pipe (fd 3) with ``splice``
+once code + tests returned normally, then exit 0. The key is moved kernel to kernel: it is never
+in this process's memory, so no frame, traceback, gc-visible object, ``__main__``, builtins or
+module holds it, before or after the program. A failure is a plain text record (unauthenticated:
+a program can only spoil its own details). Trade-off: the program runs in the same process, so a
+program written against the harness (using fd 5 itself, writing memory with ctypes, or rewriting
+the harness's frame through the tracing API) can still forge a pass; see docs/sandbox.md.
 """
 
 from __future__ import annotations
@@ -17,68 +24,76 @@ import types
 
 _write, _exit = os.write, os._exit  # captured before any user code runs
 HARNESS_FILE = __file__
-RESULT_FD = 3
+RESULT_FD, KEY_FD, HELD_FD = 3, 4, 5   # report pipe; key pipe, then where the harness holds it
+KEY_BYTES = 16  # run_program writes these four as literals (see there)
 REC, SEP = "\x1e", "\x1f"
 BLOCKED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EFBIG, errno.EAGAIN}
 
 
-def _report(nonce: str, outcome: str, exc: BaseException | None) -> None:
-    """Write one record on the private fd; only str operations, which programs cannot patch."""
-    etype = err_no = message = ""
-    if exc is not None:
+def _flush_streams() -> None:
+    """What the program printed goes out before the process ends (the streams may be its own)."""
+    for stream in (sys.stdout, sys.stderr):
         try:
-            etype = type(exc).__name__
-            code = getattr(exc, "errno", None)
-            err_no = str(code) if type(code) is int else ""
-            message = f"exit({exc.code}) before the tests finished" if etype == "SystemExit" else str(exc)
+            stream.flush()
         except BaseException:
-            message = message or "<unprintable exception>"
-    fields = [nonce, outcome, etype, err_no, message[:2000]]
-    record = REC + SEP.join(f.replace(REC, " ").replace(SEP, " ") for f in fields) + REC
+            pass
+
+
+def _failed(exc: BaseException, source: str) -> None:
+    """Report a failure (a text record on fd 3), leave the traceback on stderr, exit 1. Also
+    reached when the key cannot move: the program closed fd 3 or 5, or a second call."""
+    etype = err_no = message = ""
+    try:
+        etype = type(exc).__name__
+        code = getattr(exc, "errno", None)
+        err_no = str(code) if type(code) is int else ""
+        message = f"exit({exc.code}) before the tests finished" if etype == "SystemExit" else str(exc)
+    except BaseException:
+        message = message or "<unprintable exception>"
+    outcome = "memory" if isinstance(exc, MemoryError) else "error"
+    fields = [outcome, etype, err_no, message[:2000]]
+    record = REC + SEP.join(str.replace(str.replace(f, REC, " "), SEP, " ") for f in fields) + REC
     try:
         _write(RESULT_FD, record.encode("utf-8", "replace"))
+        code = 1
+    except BaseException:
+        code = 0  # the program closed fd 3: with neither key nor record, an early exit (a fail)
+    _flush_streams()
+    try:
+        if not isinstance(exc, SystemExit):
+            write_all(2, "".join(format_exception(exc, source)).encode("utf-8", "replace"))
     except BaseException:
         pass
+    _exit(code)
 
 
-def run_program(source: str, nonce: str, compiled: bytes | None = None) -> None:
+def run_program(source: str, compiled: bytes | None = None, *, _dup2=os.dup2, _close=os.close,
+                _splice=os.splice, _exit=os._exit, _loads=marshal.loads, _compile=compile, _exec=exec,
+                _module=types.ModuleType, _modules=sys.modules, _base=BaseException,
+                _flush=_flush_streams, _fail=_failed) -> None:
     """Child side: execute code + tests as one __main__ program, report, exit. Never returns.
 
     ``compiled`` is the program already compiled by the worker's supervisor (marshal of the code
     object): compiling in a process that never forks costs no copy-on-write page faults.
 
-    The program cannot `import harness` (it is dropped from sys.modules and not on sys.path), and
-    the functions used after it ran are held in locals here, out of reach of module patching."""
-    report, finish, memory_error, loads = _report, _finish, MemoryError, marshal.loads
-    main = types.ModuleType("__main__")
-    sys.modules["__main__"] = main
-    sys.modules.pop(__name__, None)
+    Right before the program the key pipe moves from fd 4 to fd 5, so running this function again
+    (found through gc or a frame) fails before its program starts. What runs after the program is
+    bound before it: functions as default arguments, fds as literals (a global could be rebound
+    through a frame's f_globals), so patching builtins, os, this module or ``__main__`` does not
+    reach it. The pass path is the rest of the program's own line: a trace function can move a
+    frame only to the start of a line, and this one starts with that move of the key pipe. The
+    program cannot ``import harness`` (dropped from sys.modules, not on sys.path)."""
     try:
-        code = loads(compiled) if compiled is not None else compile(source, PROGRAM, "exec", dont_inherit=True)
-        exec(code, main.__dict__)
-    except memory_error as exc:
-        report(nonce, "memory", exc)
-        finish(1, exc, source)
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt are failures too
-        report(nonce, "error", exc)
-        finish(1, exc, source)
-    report(nonce, "pass", None)
-    finish(0, None, source)
-
-
-def _finish(code: int, exc: BaseException | None, source: str) -> None:
-    """Leave the traceback on stderr (for the tail), flush what the program printed, exit."""
-    for stream in (sys.stdout, sys.stderr):  # what the program printed comes before its traceback
+        main = _module("__main__")
+        _modules["__main__"] = main
+        _modules.pop(__name__, None)
         try:
-            stream.flush()
-        except BaseException:
-            pass
-    try:
-        if exc is not None and not isinstance(exc, SystemExit):
-            write_all(2, "".join(format_exception(exc, source)).encode("utf-8", "replace"))
-    except BaseException:
-        pass
-    _exit(code)
+            code = _loads(compiled) if compiled is not None else _compile(source, PROGRAM, "exec", dont_inherit=True)
+            _dup2(4, 5, False); _close(4); _exec(code, main.__dict__); _flush(); _splice(5, 3, 16); _exit(0)  # noqa: E702
+        except _base as exc:  # SystemExit and KeyboardInterrupt are failures too
+            _fail(exc, source)
+    finally:
+        _exit(1)
 
 
 CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
@@ -229,15 +244,15 @@ def warm_up() -> None:
     gc.freeze()
 
 
-def classify(timed_out: bool, exit_code: int, record: list[str] | None) -> dict:
-    """Map how the child ended (and what it reported) to a status with an error."""
-    if (timed_out and (record is None or exit_code < 0)) or exit_code == -signal.SIGXCPU:
+def classify(timed_out: bool, exit_code: int, passed: bool, record: list[str] | None) -> dict:
+    """Map how the child ended (its key on the report pipe, or its failure record) to a status."""
+    if (timed_out and ((not passed and record is None) or exit_code < 0)) or exit_code == -signal.SIGXCPU:
         return {"status": "timeout", "error_type": "Timeout", "error": "time limit exceeded"}
+    if passed:
+        return {"status": "pass"} if exit_code == 0 else {"status": "crash", "error_type": "Crash",
+                                                          "error": f"exit code {exit_code} after the tests"}
     if record is not None:
-        outcome, etype, err_no, message = record[1:5]
-        if outcome == "pass":
-            return {"status": "pass"} if exit_code == 0 else {"status": "crash", "error_type": "Crash",
-                                                              "error": f"exit code {exit_code} after the tests"}
+        outcome, etype, err_no, message = record
         status = "memory" if outcome == "memory" else "fail"
         if etype == "PermissionError" or (err_no.isdigit() and int(err_no) in BLOCKED_ERRNOS):
             status = "blocked"
@@ -253,10 +268,10 @@ def classify(timed_out: bool, exit_code: int, record: list[str] | None) -> dict:
     return {"status": "crash", "error_type": "Crash", "error": f"exit code {exit_code} without a verdict"}
 
 
-def find_record(text: str, nonce: str) -> list[str] | None:
-    """The last well-formed record carrying this program's nonce; anything else is ignored."""
+def find_record(text: str) -> list[str] | None:
+    """The last well-formed failure record (the harness writes its own last, right before exit)."""
     for chunk in reversed(text.split(REC)):
         fields = chunk.split(SEP)
-        if len(fields) == 5 and fields[0] == nonce:
+        if len(fields) == 4:
             return fields
     return None

@@ -142,7 +142,7 @@ class Sandbox:
         self.limits = limits
         self.pin_cpus = pin_cpus
         self.n_workers = max(1, workers or len(os.sched_getaffinity(0)))
-        self.isolation = _resolve(isolation)
+        self.isolation = isolation_level(isolation)  # the level every verdict names
         self.cache = VerdictCache(cache_path) if cache_path is not None else None
         self.lookahead = LOOKAHEAD_PER_WORKER * self.n_workers
         self.workers: list[_Worker] = []
@@ -289,7 +289,12 @@ class Sandbox:
             elif worker.jobs and message.get("job") == worker.jobs[0].serial:
                 job = worker.jobs.popleft()
                 del message["job"]
+                retire = message.pop("retire", False)
                 self._finish(job, message, window)
+                if retire:  # worn out (docs/sandbox.md): jobs queued on it go back to the line
+                    self._requeue(worker, todo)
+                    self._retire(worker)
+                    return
                 if worker.jobs:
                     self._start_clock(worker)
 
@@ -333,7 +338,9 @@ class Sandbox:
             self.cache.flush()
 
 
-def _resolve(mode: str) -> str:
+def isolation_level(mode: str = "auto") -> str:
+    """The level a Sandbox(isolation=mode) would run at here, or SandboxError saying why none
+    can and how to fix that: callers check it before spending time on work the sandbox needs."""
     try:
         return isolation.resolve(mode)
     except isolation.IsolationUnavailable as exc:

@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 
 STATUSES = ("pass", "fail", "timeout", "memory", "crash", "blocked")
-CACHE_VERSION = "selfalign-sandbox v1"  # bump when a verdict for the same program could change
+CACHE_VERSION = "selfalign-sandbox v2"  # bump when a verdict for the same program could change
+# v2: kill(-1)/kill(1), namespace syscalls and SysV/POSIX IPC are refused by the seccomp filter
 
 
 @dataclass(frozen=True)

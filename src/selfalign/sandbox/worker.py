@@ -15,11 +15,13 @@ copy-on-write page fault for every page the forker or the child writes afterward
 in a VM, measured); so the image stays small (no C extensions it can avoid) and warm, and the
 bookkeeping lives in the supervisor, whose pages no child shares.
 
-Why a pass cannot be faked by accident: the child reports over a private pipe (fd 3), with a
-per-program nonce, only after the tests ran to the end; the verdict requires that record AND a
-clean exit. ``sys.exit(0)``, ``os._exit(0)``, printed markers, patched builtins or a replaced
-``AssertionError`` all end without the record. A program written to search its own memory for the
-nonce could forge it; the isolation still contains such a program (see docs/sandbox.md).
+How a pass is reported: per program this supervisor writes a fresh 128-bit key into the key
+pipe, which no process reads; once code + tests returned normally, the harness moves it to the
+report pipe with ``splice`` and exits 0. The verdict requires the key AND a clean exit, so
+``sys.exit(0)``, ``os._exit(0)``, printed markers, patched builtins or a fake record end without
+it, and the key is in no process's memory for a program to find. A program written to read the
+harness's file descriptors can still forge a pass; the isolation still contains it (see
+docs/sandbox.md).
 """
 
 from __future__ import annotations
@@ -42,17 +44,37 @@ SECCOMP_DENIED = ["ptrace", "mount", "umount2", "unshare", "setns", "pivot_root"
                   "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
                   "io_uring_setup", "process_vm_readv", "process_vm_writev", "kexec_load",
                   "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff",
-                  "acct", "settimeofday", "clock_settime", "syslog"]
+                  "acct", "settimeofday", "clock_settime", "syslog", "pidfd_getfd",
+                  # IPC objects outlive a program in its worker: the next one could read them
+                  "shmget", "semget", "msgget", "mq_open"]
+# Namespace flags: a program may not make namespaces (a user namespace would give it capabilities).
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+CLONE_NAMESPACES = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
+                    CLONE_NEWNET)
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 1, 36, 47, 4
+ZOMBIE_LIMIT = 16  # userns: processes the forker inherited and never reaps; past this, a fresh worker
 
 
 def build_seccomp_filter():
-    """Deny non-Unix sockets (EACCES, so Python raises PermissionError -> 'blocked') and
-    kernel-facing calls an unprivileged program never needs (defence in depth)."""
+    """Deny non-Unix sockets (EACCES, so Python raises PermissionError -> 'blocked'), new
+    namespaces, ``kill(1)`` and ``kill(-1)`` (EPERM: pid 1 is never the program's, and what
+    ``kill(-1)`` reaches would depend on the level), and kernel-facing calls an unprivileged
+    program never needs (defence in depth). ``clone3`` says ENOSYS, so libc falls back to
+    ``clone``, whose flags a filter can read."""
     import pyseccomp as sc
 
     flt = sc.SyscallFilter(defaction=sc.ALLOW)
     for family in (2, 10, 16, 17):  # AF_INET, AF_INET6, AF_NETLINK, AF_PACKET
         flt.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.EQ, family))
+    for pid in (1, 0xFFFFFFFF):  # pid_t is 32 bits: compare the low word only
+        flt.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, pid))
+    for flag in CLONE_NAMESPACES:
+        flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    try:
+        flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    except Exception:  # a libseccomp too old to know it
+        pass
     for name in SECCOMP_DENIED:
         try:
             flt.add_rule(sc.ERRNO(errno.EPERM), name)
@@ -61,10 +83,12 @@ def build_seccomp_filter():
     return flt
 
 
-def _rlimits(limits: dict, timeout: float, own_uid: bool) -> list[tuple[int, int, int]]:
-    """(resource, soft, hard) for a program, computed by the supervisor so the child only applies them."""
+def _rlimits(limits: dict, timeout: float, nproc_extra: int | None) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for a program, computed by the supervisor so the child only applies them.
+    RLIMIT_NPROC counts per uid (and user namespace): set only where that count is the program's
+    own processes plus ``nproc_extra`` of the worker's, never where it would be the user's."""
     mb = 1024 * 1024
-    nproc = [(resource.RLIMIT_NPROC, limits["max_processes"])] if own_uid else []  # counts per uid
+    nproc = [] if nproc_extra is None else [(resource.RLIMIT_NPROC, limits["max_processes"] + nproc_extra)]
     pairs = [*nproc, (resource.RLIMIT_AS, limits["memory_mb"] * mb),
              (resource.RLIMIT_CPU, (int(timeout) + 1, int(timeout) + 2)),
              (resource.RLIMIT_FSIZE, limits["file_size_mb"] * mb),
@@ -107,20 +131,38 @@ class Worker:
         self.uid: int | None = config.get("uid")
         self.tmp_root: str = config["tmp_root"]
         self.pid_namespace: bool = config.get("pid_namespace", False)
+        self.userns: bool = config.get("userns", False)
         self.tail = int(config.get("tail_bytes", 4096))
         self.devnull = os.open(os.devnull, os.O_RDWR)
         os.makedirs(self.tmp_root, mode=0o711, exist_ok=True)
-        self.workdir = f"{self.tmp_root}/w{os.getpid()}-{os.urandom(4).hex()}"  # made by run()
+        # made by run(); the userns forker, started by boot, learnt it from boot
+        self.workdir = config.get("workdir") or f"{self.tmp_root}/w{os.getpid()}-{os.urandom(4).hex()}"
         os.environ.update(HOME=self.workdir, TMPDIR=self.workdir)  # inherited by every child
         sys.path[0] = self.workdir
         outputs = [os.pipe() for _ in range(3)]  # stdout, stderr, report of every child
+        self.key_r, self.key_w = os.pipe()  # each program's pass key, for its harness to splice
+        os.set_blocking(self.key_r, False)  # a shared flag: nothing ever waits on an empty key pipe
         jobs, replies = os.pipe(), os.pipe()
-        self.forker = os.fork()
-        if self.forker == 0:
-            for fd in (*host_fds, *(r for r, _ in outputs), jobs[1], replies[0]):
-                os.close(fd)
-            os.dup2(self.devnull, 0)
-            forker_loop(jobs[0], replies[1], (self.devnull, *(w for _, w in outputs)), self.uid)
+        forker_args = (jobs[0], replies[1], (self.devnull, *(w for _, w in outputs), self.key_r))
+        if self.userns:  # boot started the forker in the programs' namespace; it waits for its pipes
+            from userns import hand_over
+
+            self.forker = config["forker_pid"]
+            hand_over(config["handoff"], forker_args)
+        else:
+            self.forker = os.fork()
+            if self.forker == 0:
+                for fd in (*host_fds, *(r for r, _ in outputs), jobs[1], replies[0], self.key_w):
+                    os.close(fd)
+                os.dup2(self.devnull, 0)
+                forker_loop(*forker_args, self.uid)
+        # userns: the forker reports pids of the programs' namespace, which mean other processes
+        # here; everything in that namespace but the forker is the current program's, so a kill
+        # of "the child" is a kill of all of it. Programs share the worker's uid, so their
+        # RLIMIT_NPROC (counted per uid and user namespace) also counts the worker's processes.
+        self._kill_child = self._kill_namespace_strays_of if self.userns else _kill_child
+        self.zombies = 0
+        self.nproc_extra = _count_pids() if self.userns else 0 if self.uid is not None else None
         for fd in (*(w for _, w in outputs), jobs[0], replies[1]):
             os.close(fd)
         self.readers = [r for r, _ in outputs]
@@ -129,22 +171,25 @@ class Worker:
         self.jobs, self.replies = jobs[1], replies[0]
 
     def run(self, job: dict) -> dict:
-        nonce = os.urandom(16).hex()
+        key = os.urandom(16)
+        while _drain(self.key_r, bytearray(), 16):  # a key the last program never took
+            pass
+        os.write(self.key_w, key)
         os.makedirs(self.workdir, 0o700, exist_ok=True)
         os.chmod(self.workdir, 0o700)  # the previous program owned it and may have changed that
         if self.uid is not None:
             os.chown(self.workdir, self.uid, self.uid)
         source = job["code"] + "\n\n" + job.get("tests", "")
-        message = {"source": source, "compiled": _precompile(source), "nonce": nonce,
-                   "limits": _rlimits(job["limits"], job["timeout"], self.uid is not None),
+        message = {"source": source, "compiled": _precompile(source),
+                   "limits": _rlimits(job["limits"], job["timeout"], self.nproc_extra),
                    "workdir": self.workdir}
         start = time.monotonic()
         send_message(self.jobs, message)
         pid = self._reply(8)[0]
         try:
-            return self._supervise(pid, job, nonce, start)
+            return self._supervise(pid, job, key, start)
         except BaseException:
-            _kill_child(pid)
+            self._kill_child(pid)
             self._kill_leftovers()
             raise
         finally:
@@ -158,7 +203,7 @@ class Worker:
             raise ForkerDied("the forker process died")
         return [int.from_bytes(data[i:i + 8], "little") for i in range(0, size, 8)]
 
-    def _supervise(self, pid: int, job: dict, nonce: str, start: float) -> dict:
+    def _supervise(self, pid: int, job: dict, key: bytes, start: float) -> dict:
         deadline = start + job["timeout"]
         caps = dict(zip(self.readers, (self.tail, self.tail, 1 << 16)))  # stdout, stderr, report
         bufs = {fd: bytearray() for fd in self.readers}
@@ -168,7 +213,7 @@ class Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 timed_out = True
-                _kill_child(pid)
+                self._kill_child(pid)
                 break
             ready, _, _ = select.select(watched, [], [], left)
             for fd in ready:
@@ -179,20 +224,20 @@ class Worker:
         if done is None:
             done = self._reply(24)  # the forker reaps the killed child at once
         wall = time.monotonic() - start
-        _kill_child(pid)
+        self._kill_child(pid)
         self._kill_leftovers()
         for fd in self.readers:  # every writer but the (silent) forker is dead: read what is left
             while _drain(fd, bufs[fd], caps[fd]):
                 pass
         tails = [bytes(bufs[fd][-caps[fd]:]) for fd in self.readers]
-        return self._verdict(done, wall, timed_out, tails, nonce)
+        return self._verdict(done, wall, timed_out, tails, key)
 
     def _kill_leftovers(self) -> None:
         """Kill every process the program left behind, including ones that left its group."""
-        if self.uid is None:
-            return
         if self.pid_namespace:
             return self._kill_namespace_strays()
+        if self.uid is None:
+            return
         reaper = os.fork()
         if reaper == 0:
             try:
@@ -208,8 +253,8 @@ class Worker:
         keep = {1, os.getpid(), self.forker}
         for _ in range(200):
             _reap_zombies()
-            strays = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
-            strays = [p for p in strays if _alive(p)]
+            others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
+            strays = [p for p in others if _alive(p)]
             if not strays:
                 break
             for p in strays:
@@ -219,17 +264,28 @@ class Worker:
                     pass
             time.sleep(0.001)
         _reap_zombies()
+        if self.userns:  # what is left are zombies the forker (their init) inherited and keeps
+            self.zombies = len(others) - len(strays)
+            self.nproc_extra = len(keep) + len(others)
 
-    def _verdict(self, done: list[int], wall: float, timed_out: bool, tails: list[bytes], nonce: str) -> dict:
+    def _kill_namespace_strays_of(self, _pid: int) -> None:
+        self._kill_namespace_strays()
+
+    def worn_out(self) -> bool:
+        """Too many zombies kept by the forker (each costs a pid and a /proc read per program)."""
+        return self.zombies >= ZOMBIE_LIMIT
+
+    def _verdict(self, done: list[int], wall: float, timed_out: bool, tails: list[bytes], key: bytes) -> dict:
         out, err, res = (t.decode("utf-8", "replace") for t in tails)
+        passed = key in tails[2]
         status, cpu_us, peak_kb = done
         signaled = os.WIFSIGNALED(status)
         exit_code = -os.WTERMSIG(status) if signaled else os.WEXITSTATUS(status)
-        record = find_record(res, nonce)
+        record = find_record(res)
         verdict = {"exit_code": exit_code, "wall_s": round(wall, 4), "cpu_s": round(cpu_us / 1e6, 4),
                    "peak_mb": round(peak_kb / 1024, 1),
                    "error_type": None, "error": None, "stdout_tail": out, "stderr_tail": err}
-        verdict.update(classify(timed_out, exit_code, record))
+        verdict.update(classify(timed_out, exit_code, passed, record))
         return verdict
 
 
@@ -296,24 +352,34 @@ def _reap_zombies() -> None:
 
 
 def boot(config: dict) -> None:
-    """Stage one: set what must outlive exec (seccomp filter, parent-death signal, subreaper),
-    then exec stage two, whose interpreter has none of ctypes/libseccomp mapped."""
+    """Stage one: set what must outlive exec (seccomp filter, parent-death signal, subreaper; at
+    the userns level, the programs' own pid namespace and its forker), then exec stage two, whose
+    interpreter has none of ctypes/libseccomp mapped."""
     import ctypes
 
     if config.get("cpu") is not None:  # inherited by the forker and every program
         os.sched_setaffinity(0, {config["cpu"]})
-    libc = ctypes.CDLL(None)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphaned grandchildren come back to us
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with whoever started us
-    if config.get("seccomp"):
-        build_seccomp_filter().load()  # inherited by every child; the worker needs none of it
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned grandchildren come back to us
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with whoever started us
     # Stage two skips site (no .pth code runs in it) but keeps the import path site built here.
     config["sys_path"] = [p for p in sys.path if p and p != os.path.dirname(os.path.abspath(__file__))]
+    flt = build_seccomp_filter() if config.get("seccomp") else None
+    if config.get("userns"):
+        from userns import start_nested_forker
+
+        config["workdir"] = f"{config['tmp_root']}/w{os.getpid()}-{os.urandom(4).hex()}"
+        config["handoff"], config["forker_pid"] = start_nested_forker(libc, flt, config)
+        libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # exec drops every capability
+    if flt is not None:
+        flt.load()  # inherited by every child; the worker needs none of it
     os.execv(sys.executable, [sys.executable, "-I", "-B", "-S", os.path.abspath(__file__), "serve",
                               encode_config(config)])
 
 
 def serve(config: dict) -> None:
+    if config.get("userns"):
+        import userns  # noqa: F401  (Worker's; found before sys.path becomes the programs')
     sys.path[:] = ["", *config["sys_path"]]  # [0] becomes each program's own dir
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host stops us; Ctrl-C goes to the host
     out, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
@@ -329,15 +395,27 @@ def serve(config: dict) -> None:
         except Exception as exc:  # report, keep serving: the host decides whether to replace us
             result = {"status": "crash", "error_type": "SandboxError", "error": repr(exc)}
         result["job"] = job["job"]
+        if worker.worn_out():
+            result["retire"] = True  # the host replaces us and re-sends what it queued here
         send_message(out, result)
+        if result.get("retire"):
+            break
 
 
 def encode_config(config: dict) -> str:
     return marshal.dumps(config).hex()
 
 
+def _count_pids() -> int:
+    return sum(1 for p in os.listdir("/proc") if p.isdigit())
+
+
 def main() -> None:
     stage, config = sys.argv[1], marshal.loads(bytes.fromhex(sys.argv[2]))
+    if stage in ("forker", "probe"):  # the user-namespace level's own stages
+        import userns
+
+        return getattr(userns, stage)(config)
     boot(config) if stage == "boot" else serve(config)
 
 
