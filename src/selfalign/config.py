@@ -88,6 +88,12 @@ def toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)   # a JSON string is a TOML basic string
 
 
+def shortcut_overrides(values: dict[str, Any]) -> list[str]:
+    """``key=value`` overrides for the command-line flags that were given ({dotted key: value},
+    None meaning "not given"): a flag is a shortcut for one key, and the key's loader does the rest."""
+    return [f"{key}={toml_value(value)}" for key, value in values.items() if value is not None]
+
+
 def assign(data: dict[str, Any], key: str, value: Any, item: str = "") -> None:
     """Set dotted ``key`` in nested dict ``data``, creating tables on the way."""
     *parents, last = key.split(".")

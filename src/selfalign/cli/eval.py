@@ -101,13 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def overrides(args: argparse.Namespace) -> list[str]:
     """``--set`` items, then one override per flag given (the flags win)."""
-    from selfalign.config import ConfigError, parse_assignment, toml_value
+    from selfalign.config import ConfigError, parse_assignment, shortcut_overrides, toml_value
 
-    items = list(args.overrides)
-    for dest, key in SHORTCUTS.items():
-        value = getattr(args, dest)
-        if value is not None:
-            items.append(f"{key}={toml_value(value)}")
+    items = list(args.overrides) + shortcut_overrides({key: getattr(args, dest) for dest, key in SHORTCUTS.items()})
     for item in args.data:
         name, path = parse_assignment(item, what="NAME=PATH (--data)")
         if not isinstance(path, str):

@@ -92,16 +92,14 @@ SHORTCUTS = {"timeout": "execute.limits.timeout_s", "memory_mb": "execute.limits
 
 def execute_settings(args: argparse.Namespace):
     """The ``[execute]`` section: the file, then ``--set``, then the flags (the flags win)."""
-    from selfalign.config import toml_value
-    from selfalign.config import ConfigError, parse_assignment
+    from selfalign.config import ConfigError, parse_assignment, shortcut_overrides
     from selfalign.settings import load_config
 
     for item in args.overrides:
         key, _ = parse_assignment(item)
         if not key.startswith("execute."):
             raise ConfigError(f"--set {item!r}: selfalign execute reads only execute.* keys")
-    shortcuts = [f"{key}={toml_value(getattr(args, dest))}" for dest, key in SHORTCUTS.items()
-                 if getattr(args, dest) is not None]
+    shortcuts = shortcut_overrides({key: getattr(args, dest) for dest, key in SHORTCUTS.items()})
     return load_config(args.config, args.overrides + shortcuts).execute
 
 

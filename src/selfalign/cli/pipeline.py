@@ -70,14 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _resolve(args: argparse.Namespace):
-    from selfalign.config import toml_value
+    from selfalign.config import shortcut_overrides
     from selfalign.settings import load_config
 
     shortcuts = {"run.dir": args.run_dir, "model.model": args.model, "run.limit": args.limit,
                  "seeds.sources": getattr(args, "source", None)}
-    overrides = list(args.overrides) + [f"{key}={toml_value(value)}" for key, value in shortcuts.items()
-                                        if value is not None]
-    return load_config(args.config, overrides)
+    return load_config(args.config, list(args.overrides) + shortcut_overrides(shortcuts))
 
 
 def run_command(args: argparse.Namespace) -> int:
