@@ -36,9 +36,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # Tests also exercise the transformers backend on a tiny random model: torch 2.13.0 is the CPU
 # build available offline here, installed first so nothing pulls a CUDA build.
+# Training tests (trl, peft) export GGUF with llama.cpp's own converter, which ships in the
+# llama-cpp-python sdist: fetched once, for the installed version, into ~/.cache/selfalign.
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev,transformers]'
+	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'
 	touch $@
 
 install: system-deps $(VENV)/.installed

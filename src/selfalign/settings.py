@@ -19,6 +19,7 @@ from selfalign.generate.config import ConceptsConfig, InstructionsConfig, Respon
 from selfalign.llm.config import ModelConfig
 from selfalign.sandbox.config import ExecuteConfig
 from selfalign.seeds.config import SeedsConfig
+from selfalign.train.config import TrainConfig
 
 __all__ = ["Config", "ConfigError", "RunConfig", "describe", "load_config", "to_toml"]
 
@@ -37,7 +38,8 @@ class RunConfig:
     executor: str = setting("how a stage's chunks are run: local (in this process, in order)", "local")
     steps: list[str] = setting("the steps `selfalign run` runs, in pipeline order whatever the order "
                                "here: eval_base (evaluate the model first, off by default), seeds, "
-                               "concepts, instructions, responses, execute, curate",
+                               "concepts, instructions, responses, execute, curate, train (fine-tune the "
+                               "model on the curated dataset, off by default)",
                                factory=lambda: list(DEFAULT_STEPS))
 
     def __post_init__(self) -> None:
@@ -58,6 +60,7 @@ class Config:
     execute: ExecuteConfig = field(default_factory=ExecuteConfig)
     curate: CurateConfig = field(default_factory=CurateConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
