@@ -5,8 +5,8 @@ the stage before it in fixed chunks; an executor runs the chunks and one writer 
 finished chunk as an atomic part file (``executor/parts.py``), so after a kill -9 the same
 command skips finished chunks, redoes at most the ones in flight (their LLM calls come back from
 the cache) and merges the parts, in order, into ``<stage>.jsonl`` and ``<stage>.dropped.jsonl``:
-identical to an uninterrupted run. An *artifact step* (an evaluation, later a trained model)
-writes a directory and is marked complete only when it has finished.
+identical to an uninterrupted run. An *artifact step* writes a directory (an evaluation, the
+trained model) and is marked complete only when it has finished.
 
 Each step's config sections (and its upstream's) are hashed into the manifest; a finished step
 whose config changed is an error rather than a silent mix of two configurations.
@@ -48,12 +48,13 @@ def steps() -> list[type[Stage] | ArtifactStep]:
     from selfalign.stages.instructions import InstructionsStage
     from selfalign.stages.responses import ResponsesStage
     from selfalign.stages.seeds import SeedsStage
+    from selfalign.stages.train import TrainStep
 
     return [BaseEvalStep(), SeedsStage, ConceptsStage, InstructionsStage, ResponsesStage,
-            ExecuteStage, CurateStage]
+            ExecuteStage, CurateStage, TrainStep()]
 
 
-STEP_NAMES = ("eval_base", *STAGE_KINDS)
+STEP_NAMES = ("eval_base", *STAGE_KINDS, "train")
 
 
 def step_hash(config: Config, step: type[Stage] | ArtifactStep, upstream: str) -> str:

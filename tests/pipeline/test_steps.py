@@ -117,3 +117,36 @@ def test_a_run_that_would_execute_refuses_first_when_nothing_can_isolate(tmp_pat
     with pytest.raises(SandboxError, match="install bubblewrap"):
         run_pipeline(load_config(None, [f"run.dir={json.dumps(str(tmp_path / 'r'))}"]), progress=False)
     assert not (tmp_path / "r").exists()   # refused before seeds, concepts ... spent any time
+
+
+def test_train_is_an_artifact_step_that_fine_tunes_on_the_curated_dataset(tmp_path):
+    pytest.importorskip("trl", reason="needs the [train] extra")
+    from train.conftest import save_model, tiny_llama
+    from selfalign.train.model import load_tokenizer, resolve_base
+
+    tokenizer = load_tokenizer(resolve_base(None))   # byte-level BPE: any generated text round-trips
+    weights = save_model(tmp_path / "tiny", tokenizer, tiny_llama(tokenizer, hidden=64, tie=True))
+    run = tmp_path / "run"
+    train = {"run.steps": [*STAGES, "train"], "train.model": str(weights), "train.max_steps": 2,
+             "train.batch_size": 2, "train.grad_accum": 1, "train.save_steps": 1, "train.eval_fraction": 0.0,
+             "train.gguf": [], "train.smoke": False, "train.compare_prompts": 0, "train.threads": 1}
+    with ScriptedServer() as server:
+        config = load_config(None, _overrides(tmp_path, server.url, run, **train))
+        manifest = run_pipeline(config, progress=False)
+        rows = len((run / "sft.jsonl").read_text().splitlines())
+        assert list(manifest.stages)[-1] == "train"
+        summary = manifest.stages["train"]["summary"]
+        assert summary["steps"] == 2 and summary["rows"] == rows and summary["model_dir"] == "train"
+        card = json.loads((run / "train" / "selfalign.json").read_text())
+        assert card["base_model"]["model"] == str(weights)
+        assert card["dataset"]["path"] == str(run / "dataset")
+        assert (run / "train" / "model.safetensors").is_file()
+        assert json.loads((run / "train" / "COMPLETE.json").read_text())["inputs"] == {
+            "curate": manifest.stages["curate"]["config_hash"]}
+        # Run again: nothing is trained twice; a changed [train] section is refused, not mixed.
+        weights_before = (run / "train" / "model.safetensors").read_bytes()
+        run_pipeline(config, progress=False)
+        assert (run / "train" / "model.safetensors").read_bytes() == weights_before
+        changed = load_config(None, _overrides(tmp_path, server.url, run, **{**train, "train.max_steps": 3}))
+        with pytest.raises(PipelineError, match="different configuration.*--restart-from train"):
+            run_pipeline(changed, progress=False)
