@@ -30,9 +30,10 @@ LAYERS = {
     "stages": 11,
     "executor": 12,
     "pipeline": 13,
-    "report": 14,
-    "cli": 15,
-    "__init__": 16, "__main__": 16,
+    "experiment": 14,
+    "report": 15,
+    "cli": 16,
+    "__init__": 17, "__main__": 17,
 }
 # Modules of the stages package that several stages share; the others are one stage each.
 STAGE_SHARED = {"base", "context", "generation"}

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 RUN_HELP = """\
-Run the whole pipeline: seeds -> concepts -> instructions -> responses -> execute -> curate, and
-write an SFT dataset (sft.jsonl) in the run directory. With no CONFIG it runs the demo defaults:
-the embedded SmolLM2-135M model on the bundled seed corpus.
+Run the pipeline's steps: by default seeds -> concepts -> instructions -> responses -> execute ->
+curate, which write an SFT dataset (sft.jsonl, dataset/) in the run directory; run.steps adds
+eval_base, train, eval_trained and report (`selfalign experiment` runs them all). With no CONFIG
+it runs the demo defaults: the embedded SmolLM2-135M model on the bundled seed corpus.
 
 Resumable: after an interruption (even kill -9) run the same command again; finished chunks are
 skipped and every LLM call already made comes from the run's cache.
@@ -28,7 +29,7 @@ STAGE_HELP = {
 }
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
+def add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="TOML config file (default: the demo defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set responses.n=4 (repeatable; "
@@ -44,14 +45,14 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the whole pipeline (resumable)", description=RUN_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_config_options(p)
+    add_config_options(p)
     p.add_argument("--restart-from", metavar="STAGE",
                    help="forget this stage's and later stages' outputs, then run")
     p.set_defaults(func=run_command, only=None)
     for name, text in STAGE_HELP.items():
         s = sub.add_parser(name, help=text, description=f"Run one stage of the pipeline: {text}. "
                            "Its input stage must have finished in the same run directory.")
-        _add_config_options(s)
+        add_config_options(s)
         if name == "seeds":
             s.add_argument("--source", action="append", default=None, metavar="PATH",
                            help="a corpus to mine (directory, git repo, .jsonl/.parquet); repeatable")
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=config_command)
 
 
-def _resolve(args: argparse.Namespace):
+def resolve(args: argparse.Namespace):
     from selfalign.config import shortcut_overrides
     from selfalign.settings import load_config
 
@@ -83,15 +84,15 @@ def run_command(args: argparse.Namespace) -> int:
 
     from selfalign.pipeline import run_pipeline
 
-    config = _resolve(args)
+    config = resolve(args)
     log = logging.getLogger("selfalign.pipeline").info
     manifest = run_pipeline(config, only=args.only, restart_from=args.restart_from,
                             progress=not args.no_progress, log=log)
-    _print_summary(Path(config.run.dir), {"stages": manifest.stages})
+    print_summary(Path(config.run.dir), {"stages": manifest.stages})
     return 0
 
 
-def _print_summary(run_dir: Path, manifest: dict) -> None:
+def print_summary(run_dir: Path, manifest: dict) -> None:
     from rich.console import Console
 
     from selfalign.report.funnel import funnel_table
@@ -106,6 +107,9 @@ def _print_summary(run_dir: Path, manifest: dict) -> None:
     if sft.exists():
         console.print(f"SFT dataset:   {sft.resolve()}")
     console.print(f"manifest:      {(run_dir / 'manifest.json').resolve()}")
+    report = run_dir / "report" / "report.md"
+    if report.exists():
+        console.print(f"report:        {report.resolve()}")
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -119,7 +123,7 @@ def status_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data["stages"], indent=2))
     else:
-        _print_summary(Path(args.run_dir), data)
+        print_summary(Path(args.run_dir), data)
     return 0
 
 

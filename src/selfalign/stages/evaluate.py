@@ -1,18 +1,25 @@
-"""The ``eval_base`` step: evaluate the run's model before any self-alignment, on the ``[eval]``
-benchmarks, into ``<run dir>/eval_base/`` (samples, verdicts, results.json).
+"""The evaluation steps: ``eval_base`` evaluates the run's model before any self-alignment,
+``eval_trained`` the model the ``train`` step wrote, each on the ``[eval]`` benchmarks with the
+same settings, into ``<run dir>/<step>/`` (samples, verdicts, results.json).
 
-It goes through the run's cached LLM, so a resumed step regenerates nothing, and the
-evaluation's own sample files resume a step killed halfway. Off unless ``run.steps`` names it.
+``eval_base`` goes through the run's cached LLM; ``eval_trained`` loads the trained model (its
+GGUF export on llama.cpp when there is one, the fastest CPU path; else its HF directory on
+transformers) and caches in the same file, under that model's own fingerprint. Either way a
+resumed step regenerates nothing, and the evaluation's own sample files resume a step killed
+halfway. Off unless ``run.steps`` names them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 from selfalign.stages.base import ArtifactStep
 from selfalign.stages.context import RunContext
+
+GGUF_PREFERENCE = ("q8_0", "f16", "bf16", "f32")
 
 
 class BaseEvalStep(ArtifactStep):
@@ -21,9 +28,58 @@ class BaseEvalStep(ArtifactStep):
     sections = ("model", "eval")
 
     def build(self, run: RunContext, out_dir: Path) -> dict[str, Any]:
-        from selfalign.evaluate.evaluate import run_eval
+        return evaluate(run, run.llm(), out_dir, self.name)
 
-        config = dataclasses.replace(run.config.eval, output_dir=str(out_dir))
-        results = run_eval(config, run.llm(), run_info={"step": self.name})
-        return {"results": "results.json",
-                "scores": {r.benchmark: r.pass_at() for r in results}}
+
+class TrainedEvalStep(ArtifactStep):
+    name = "eval_trained"
+    inputs = ("train",)
+    sections = ("model", "eval")
+
+    def build(self, run: RunContext, out_dir: Path) -> dict[str, Any]:
+        train_dir = run.run_dir / "train"
+        card_path = train_dir / "selfalign.json"
+        if not card_path.exists():
+            return {"skipped": "no trained model: " + _skip_reason(run.run_dir / "train" / "COMPLETE.json")}
+        model, backend = trained_model(train_dir, json.loads(card_path.read_text(encoding="utf-8")))
+        llm = trained_llm(run, model, backend)
+        try:
+            return {"model": str(model), "backend": backend, **evaluate(run, llm, out_dir, self.name)}
+        finally:
+            llm.close()
+
+
+def evaluate(run: RunContext, llm: Any, out_dir: Path, step: str) -> dict[str, Any]:
+    from selfalign.evaluate.evaluate import run_eval
+
+    config = dataclasses.replace(run.config.eval, output_dir=str(out_dir))
+    results = run_eval(config, llm, run_info={"step": step})
+    return {"results": "results.json", "scores": {r.benchmark: r.pass_at() for r in results}}
+
+
+def trained_model(train_dir: Path, card: dict[str, Any]) -> tuple[Path, str]:
+    """The trained model to serve: its preferred GGUF export, else the HF directory."""
+    files = card.get("gguf", {}).get("files", {})
+    for outtype in GGUF_PREFERENCE:
+        if outtype in files and (train_dir / files[outtype]).is_file():
+            return train_dir / files[outtype], "llamacpp"
+    return train_dir, "transformers"
+
+
+def trained_llm(run: RunContext, model: Path, backend: str) -> Any:
+    """The trained model behind the run's cache; the run's backend options carry over when the
+    base ran on the same backend (n_ctx, threads), else the backend's defaults."""
+    from selfalign.cache import CachedLLM
+    from selfalign.llm import load_llm, resolve_model
+
+    m = run.config.model
+    base_backend = m.backend or resolve_model(m.model or None)[0]
+    llm = load_llm(str(model), backend, m.options if base_backend == backend else None)
+    return CachedLLM(llm, run.run_dir / "cache.sqlite") if m.cache else llm
+
+
+def _skip_reason(marker: Path) -> str:
+    try:
+        return json.loads(marker.read_text(encoding="utf-8"))["summary"]["skipped"]
+    except (OSError, ValueError, KeyError):
+        return "the train step wrote none"

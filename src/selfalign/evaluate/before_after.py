@@ -1,0 +1,116 @@
+"""The before/after report of a self-alignment run: the base model's and the trained model's
+scores side by side, the problems that flipped, and what the model was trained on.
+
+``loop_report(run_dir)`` reads ``eval_base/results.json``, ``eval_trained/results.json``,
+``train/selfalign.json`` and the manifest's funnel; ``render_markdown`` turns it into the table
+the run prints and saves. An EvalPlus benchmark gives two rows: its base tests (HumanEval, MBPP)
+and its base plus extra tests (HumanEval+, MBPP+). A step that was skipped (no rows to train on)
+is reported with its reason instead of numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from selfalign.evaluate.compare import compare_results
+from selfalign.evaluate.results import read_results
+
+FORMAT = "selfalign-report v1"
+ROW_NAMES = {"humaneval+": ("HumanEval", "HumanEval+"), "mbpp+": ("MBPP", "MBPP+")}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _skipped(run_dir: Path, step: str) -> str | None:
+    marker = _read_json(run_dir / step / "COMPLETE.json") or {}
+    return marker.get("summary", {}).get("skipped")
+
+
+def loop_report(run_dir: str | Path) -> dict[str, Any]:
+    run = Path(run_dir)
+    manifest = _read_json(run / "manifest.json") or {}
+    stages = manifest.get("stages", {})
+    report: dict[str, Any] = {"format": FORMAT, "run_dir": str(run), "benchmarks": [], "notes": [],
+                              "funnel": {name: {"in": e.get("in"), "kept": e.get("kept")}
+                                         for name, e in stages.items() if "kept" in e}}
+    for step in ("train", "eval_trained"):
+        reason = _skipped(run, step)
+        if reason:
+            report["notes"].append(f"{step} skipped: {reason}")
+    card = _read_json(run / "train" / "selfalign.json")
+    if card:
+        t = card["training"]
+        report["dataset"] = {"rows": card["dataset"]["rows"], "train": card["dataset"]["train"],
+                             "held_out": card["dataset"]["eval"], "sha256": card["dataset"]["sha256"]}
+        report["training"] = {k: t.get(k) for k in ("steps", "epochs", "train_loss", "eval_loss", "seconds",
+                                                   "precision", "effective_batch")}
+        report["base_model"] = card["base_model"]["model"]
+    before, after = (run / "eval_base" / "results.json"), (run / "eval_trained" / "results.json")
+    if before.exists() and after.exists():
+        report["benchmarks"] = [_rows(c) for c in compare_results(read_results(before), read_results(after))]
+    elif before.exists():
+        report["notes"].append("no trained model was evaluated: only the base column exists")
+        report["before_only"] = {name: b.get("scores", {}) | {f"base {k}": v for k, v in b.get("base_scores", {}).items()}
+                                 for name, b in read_results(before)["benchmarks"].items()}
+    return report
+
+
+def _rows(c: Any) -> dict[str, Any]:
+    names = ROW_NAMES.get(c.benchmark)
+    metrics = []
+    for key in sorted(set(c.scores_a) | set(c.scores_b)):
+        if not key.endswith("pass@1"):
+            continue
+        label = c.benchmark
+        if names:
+            label = names[0] if key.startswith("base ") else names[1]
+        a, b = c.scores_a.get(key), c.scores_b.get(key)
+        metrics.append({"name": label, "metric": key.removeprefix("base "), "before": a, "after": b,
+                        "delta": None if a is None or b is None else round(b - a, 2)})
+    metrics.sort(key=lambda m: m["name"])
+    return {"benchmark": c.benchmark, "rows": metrics, "fixed": c.fixed, "broken": c.broken,
+            "same_data": c.same_data}
+
+
+def _num(value: float | None, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1f}" if sign else f"{value:.1f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = ["| benchmark | before pass@1 | after pass@1 | change | fixed | broken |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for bench in report["benchmarks"]:
+        for i, row in enumerate(bench["rows"]):
+            flips = (str(len(bench["fixed"])), str(len(bench["broken"]))) if i == len(bench["rows"]) - 1 else ("", "")
+            warn = "" if bench["same_data"] else " (different data!)"
+            lines.append(f"| {row['name']}{warn} | {_num(row['before'])} | {_num(row['after'])} | "
+                         f"{_num(row['delta'], sign=True)} | {flips[0]} | {flips[1]} |")
+    out = []
+    if report["benchmarks"]:
+        out += lines + [""]
+        out += [f"Fixed on {b['benchmark']}: {', '.join(b['fixed']) or 'none'}; broken: "
+                f"{', '.join(b['broken']) or 'none'}." for b in report["benchmarks"]]
+        out.append("(Fixed and broken: problems that went from failing to passing, or back, on the benchmark's "
+                   "full tests: the plus tests of HumanEval+ and MBPP+.)")
+    elif report.get("before_only"):
+        out += ["| benchmark | before |", "|---|---|"]
+        out += [f"| {name} | {', '.join(f'{k} {v}' for k, v in s.items())} |" for name, s in report["before_only"].items()]
+    if report.get("dataset"):
+        d, t = report["dataset"], report["training"]
+        out.append(f"Trained {report.get('base_model', '')} on {d['train']} rows ({d['held_out']} held out) "
+                   f"for {t['steps']} steps ({t['epochs']:.2f} epochs, {t['precision']}): train loss "
+                   f"{t['train_loss']:.3f}" + (f", held-out loss {t['eval_loss']:.3f}" if t["eval_loss"] else "") + ".")
+    funnel = " -> ".join(f"{name} {f['kept']}" for name, f in report["funnel"].items())
+    if funnel:
+        out.append(f"Funnel (kept): {funnel}.")
+    out += [f"Note: {n}." if not n.endswith(".") else f"Note: {n}" for n in report["notes"]]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,93 @@
+"""``selfalign experiment``: the whole self-alignment loop in one run directory, and the
+ablation of what the model is trained on.
+
+The loop is every step of the pipeline (``pipeline.LOOP_STEPS``): evaluate the base model, mine
+seeds, generate and execute, curate, train, evaluate the trained model, report before/after.
+The ablation (``--ablation``) then trains and evaluates the same model on the same budget of
+rows under the other selection policies (``random``: any response; ``failing``: responses whose
+tests failed; ``curate.policy`` documents them): each policy is a sub-run in
+``<run dir>/ablation/<policy>/`` that starts from copies of the main run's generation and
+execution outputs and its base evaluation (same config hashes, so nothing is generated or
+evaluated twice) and runs curate -> train -> eval_trained -> report. Every part resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from selfalign.pipeline import LOOP_STEPS, run_pipeline
+from selfalign.settings import Config
+from selfalign.store import atomic_write_text
+
+POLICIES = ("passing", "random", "failing")
+SHARED = ("seeds", "concepts", "instructions", "responses", "execute")
+ABLATION_STEPS = ["curate", "train", "eval_trained", "report"]
+ABLATION_DIR = "ablation"
+
+
+def with_steps(config: Config, steps: list[str], **run: Any) -> Config:
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, steps=list(steps), **run))
+
+
+def run_experiment(config: Config, ablation: bool = False, progress: bool = True,
+                   log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Run the loop (then the ablation); return {policy: report} with the main run's policy first."""
+    from selfalign.evaluate.before_after import loop_report
+
+    run_dir = Path(config.run.dir)
+    run_pipeline(with_steps(config, list(LOOP_STEPS)), progress=progress, log=log)
+    reports = {config.curate.policy: loop_report(run_dir)}
+    if not ablation:
+        return reports
+    for policy in (p for p in POLICIES if p != config.curate.policy):
+        sub = run_dir / ABLATION_DIR / policy
+        seed_subrun(run_dir, sub)
+        sub_config = with_steps(dataclasses.replace(config, curate=dataclasses.replace(config.curate, policy=policy)),
+                                ABLATION_STEPS, dir=str(sub))
+        log(f"ablation: policy {policy} in {sub}")
+        run_pipeline(sub_config, progress=progress, log=log)
+        reports[policy] = loop_report(sub)
+    table = ablation_markdown(reports)
+    atomic_write_text(run_dir / "report" / "ablation.md", table)
+    atomic_write_text(run_dir / "report" / "ablation.json", json.dumps(reports, indent=1) + "\n")
+    return reports
+
+
+def seed_subrun(run_dir: Path, sub: Path) -> None:
+    """Start a sub-run from the main run's generation, execution and base evaluation (once)."""
+    if (sub / "manifest.json").exists():
+        return
+    sub.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    for name in SHARED:
+        for path in (run_dir / f"{name}.jsonl", run_dir / f"{name}.dropped.jsonl"):
+            shutil.copy2(path, sub / path.name)
+    shutil.copytree(run_dir / "eval_base", sub / "eval_base", dirs_exist_ok=True)
+    keep = {name: manifest["stages"][name] for name in (*SHARED, "eval_base")}
+    # the manifest last: it is what marks the copies complete
+    atomic_write_text(sub / "manifest.json", json.dumps({**manifest, "stages": keep}, indent=2) + "\n")
+
+
+def ablation_markdown(reports: dict[str, dict[str, Any]]) -> str:
+    """One row per policy: rows trained, then the after score and change of every benchmark row."""
+    names = [row["name"] for bench in next(iter(reports.values()))["benchmarks"] for row in bench["rows"]]
+    lines = ["| policy | rows | " + " | ".join(f"{n} after (change)" for n in names) + " |",
+             "|---|---:|" + "---:|" * len(names)]
+    for policy, report in reports.items():
+        rows = {row["name"]: row for bench in report["benchmarks"] for row in bench["rows"]}
+        cells = [f"{rows[n]['after']:.1f} ({rows[n]['delta']:+.1f})" if n in rows and rows[n]["after"] is not None
+                 else "-" for n in names]
+        trained = report.get("dataset", {}).get("train", 0)
+        lines.append(f"| {policy} | {trained} | " + " | ".join(cells) + " |")
+    first = next(iter(reports.values()))
+    base = ", ".join(f"{row['name']} {row['before']:.1f}" for bench in first["benchmarks"] for row in bench["rows"]
+                     if row["before"] is not None)
+    budget = first.get("dataset", {}).get("train", 0)
+    short = [f"{policy}: {r.get('dataset', {}).get('train', 0)} of the {budget} rows of the budget (its pool ran out)"
+             for policy, r in reports.items() if r.get("dataset", {}).get("train", 0) < budget]
+    notes = ([f"Base model (before): {base}."] if base else []) + [f"Short: {s}." for s in short]
+    return "\n".join(lines) + "\n" + "".join(f"\n{n}" for n in notes) + ("\n" if notes else "")
