@@ -85,6 +85,32 @@ def test_special_oracles():
     assert matches(0, 5, [], 0, "zero_ok") and not matches(1, 5, [], 0, "zero_ok")
 
 
+def test_set_oracle_ignores_order_duplicates_and_collection_type():
+    """EvalPlus compares the MBPP+ tasks of MBPP_OUTPUT_SET_EQ_TASKS as ``set(out) == set(exp)``."""
+    assert matches({4, 5}, (4, 5), [], 0, "set_eq") and matches([5, 4, 4], (4, 5), [], 0, "set_eq")
+    assert not matches({4, 6}, (4, 5), [], 0, "set_eq") and not matches({4}, (4, 5), [], 0, "set_eq")
+    assert not matches({4, 5}, (4, 5), [], 0, "")            # other tasks: still exact
+    with pytest.raises(TypeError):                            # unhashable items: a failure
+        matches([[4], [5]], (4, 5), [], 0, "set_eq")
+    assert not same_output_host({"~l": [[4], [5]]}, {"v": {"~t": [4, 5]}}, "set_eq")
+    assert matches([1.0, 2.0000000001], [1.0, 2.0], [], 0, "set_eq")   # float lists: allclose after
+
+
+def same_output_host(out, expected, oracle):
+    from selfalign.evaluate.score import same_output as host_same_output
+    return host_same_output(out, expected, [], 0.0, oracle)
+
+
+def test_surface_area_and_digit_distance_accept_the_other_reading():
+    """Mbpp/581: the height read as the apex height (35 for edge 3, height 4; the reference
+    reads it as the slant height: 33); Mbpp/558: the shorter number zero-padded (123, 45: 5; the
+    reference zips the digits: 6)."""
+    assert matches(33, 33, [3, 4], 0, "surface_area") and matches(35, 33, [3, 4], 0, "surface_area")
+    assert not matches(34, 33, [3, 4], 0, "surface_area") and not matches(35, 33, [3, 4], 0, "")
+    assert matches(5, 6, [123, 45], 0, "digit_distance") and matches(6, 6, [123, 45], 0, "digit_distance")
+    assert not matches(4, 6, [123, 45], 0, "digit_distance") and not matches(5, 6, [123, 45], 0, "")
+
+
 def test_stdout_comparison_like_livecodebench():
     assert same_output("3\n", "3")
     assert same_output("1 2  \n3.0\n\n", "1 2\n3")

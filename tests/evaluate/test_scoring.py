@@ -52,6 +52,19 @@ def test_mbpp_plus_reference_passes_including_converted_inputs(tmp_path):
 
 
 @needs_shared
+def test_mbpp_plus_set_tasks_compare_as_sets(tmp_path):
+    """Mbpp/2 asks for the shared elements: EvalPlus accepts them in any order and collection type
+    (its set-output oracle), so a set, or a list in another order, passes; a wrong set fails."""
+    problem = next(p for p in load("mbpp+") if p.task_id == "Mbpp/2")
+    as_set = "def similar_elements(a, b):\n    return set(a) & set(b)\n"
+    reversed_list = "def similar_elements(a, b):\n    return sorted(set(a) & set(b), reverse=True)\n"
+    one_extra = "def similar_elements(a, b):\n    return (set(a) & set(b)) | {-1}\n"
+    _, verdicts = score("mbpp+", [problem] * 3, [as_set, reversed_list, one_extra], tmp_path)
+    assert [v.passed for v in verdicts] == [True, True, False]
+    assert verdicts[2].failure["phase"] == "base" and verdicts[2].failure["reason"] == "wrong"
+
+
+@needs_shared
 def test_plus_failure_is_located_after_base_passes(tmp_path):
     problem = next(p for p in load("humaneval+") if p.task_id == "HumanEval/0")
     longest_base = max(len(args[0]) for args in problem.base_inputs)
@@ -70,6 +83,21 @@ def test_per_input_timeout_stops_a_non_terminating_candidate(tmp_path):
     _, (verdict,) = score("humaneval+", [problem], [loop], tmp_path, time=TimeLimits(floor_s=0.2))
     assert verdict.failure["reason"] == "timeout" and verdict.failure["phase"] == "base"
     assert verdict.wall_s < 2.0
+
+
+@needs_shared
+def test_base_verdict_survives_a_plus_input_that_no_timer_can_stop(tmp_path):
+    """Mbpp/605 as the embedded model answers it: ``max(range(2, n + 1))`` is one C call, deaf to
+    the per-input timer, so plus input 1 (n = 999999999989) runs until the program's wall-clock
+    backstop kills it. The base outputs, printed before, still count (EvalPlus: base pass, plus
+    timeout); the failure is placed at the first plus input whose output never came."""
+    problem = next(p for p in load("mbpp+") if p.task_id == "Mbpp/605")
+    code = ("def prime_num(n):\n    if n <= 1:\n        return False\n"
+            "    for i in range(2, int(max(range(2, n + 1)) - 1)):\n        if n % i == 0:\n"
+            "            return False\n    return True\n")
+    _, (verdict,) = score("mbpp+", [problem], [code], tmp_path, time=TimeLimits(program_cap_s=2.0))
+    assert verdict.base_passed and not verdict.passed and verdict.status == "timeout"
+    assert (verdict.failure["phase"], verdict.failure["reason"]) == ("plus", "timeout")
 
 
 def test_candidate_exit_or_demo_block_cannot_fake_a_pass(tmp_path):

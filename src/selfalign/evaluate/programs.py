@@ -28,11 +28,17 @@ from selfalign.sandbox import Program
 
 RUNTIME_FILES = ("plain_data.py", "runtime.py", "assert_runtime.py")
 
-# EvalPlus's task-specific oracles, keyed by entry point (facts about the datasets: these
-# problems accept more than one right answer; see docs/evaluation.md).
+# EvalPlus's task-specific oracles, keyed by entry point as EvalPlus keys them (facts about the
+# datasets: these problems accept more than one right answer; see docs/evaluation.md). "set_eq":
+# the task asks for a collection whose order the prompt leaves open (Mbpp/2, 7, 111, 140, 232,
+# 579, 769; intersection_array is Mbpp/249, not in MBPP+ v0.2.0).
+SET_EQ_ENTRIES = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",
+                  "larg_nnum", "intersection_array", "find_dissimilar", "Diff")
 ORACLES = {"humaneval+": {"find_zero": "find_zero"},
            "mbpp+": {"sum_div": "zero_ok", "check_str": "not_none",
-                     "text_match_three": "not_none", "text_starta_endb": "not_none"}}
+                     "text_match_three": "not_none", "text_starta_endb": "not_none",
+                     "surface_Area": "surface_area", "digit_distance_nums": "digit_distance",
+                     **dict.fromkeys(SET_EQ_ENTRIES, "set_eq")}}
 
 
 @lru_cache(maxsize=1)
@@ -117,7 +123,7 @@ def inputs_program(problem: Problem, code: str, pid: str, reference: dict, limit
     per_test = [limits.per_test(t) for t in times]
     skip = [i for i, row in enumerate(reference["expected"]) if "error" in row]
     data = {"entry_point": problem.entry_point, "inputs": encode(all_inputs(problem), strict=False),
-            "limits": per_test, "skip": skip, "oracle": oracle_for(problem)}
+            "limits": per_test, "skip": skip, "oracle": oracle_for(problem), "base": len(problem.base_inputs)}
     call = f"run_inputs({code!r}, json.loads({json.dumps(data)!r}))"
     build = _seeded if reference.get("seeded") else _program
     return build(pid, "run_inputs", call, limits.program(per_test, times))

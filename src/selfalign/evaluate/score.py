@@ -54,6 +54,10 @@ def _verdict(benchmark: str, sample: Sample, result, failure: dict | None = None
     return SampleVerdict(sample.task_id, sample.sample, status, False, base_ok, failure, result.wall_s)
 
 
+ENDED_EARLY = "the program ended before this input"
+STOPPED = ("timeout", "memory", "crash")
+
+
 # ---- comparing like EvalPlus, in the host ------------------------------------------------------
 def all_close(out, exp, atol, rtol=1e-7) -> bool:
     """numpy.allclose semantics on a float or a flat sequence, without importing numpy."""
@@ -77,15 +81,41 @@ def _poly(xs, x):
     return sum(c * math.pow(x, i) for i, c in enumerate(xs))
 
 
+def _pyramid_area(base_edge, height):
+    """Mbpp/581's other reading: ``height`` is the apex height, so the slant height is derived
+    (rounded, as EvalPlus's alternative answer is; same operation order, so the same float)."""
+    slant = math.sqrt((base_edge / 2) ** 2 + height ** 2)
+    return round(base_edge ** 2 + 4 * (base_edge * slant) / 2)
+
+
+def _padded_digit_distance(a, b):
+    """Mbpp/558's other reading: the shorter number padded with leading zeros."""
+    width = max(len(str(a)), len(str(b)))
+    return sum(abs(int(x) - int(y)) for x, y in zip(str(a).zfill(width), str(b).zfill(width)))
+
+
+def _exact(out, exp, args, atol: float, oracle: str) -> bool:
+    """EvalPlus's "exact match" step, which some tasks widen or replace. Raising is a failure."""
+    if oracle == "set_eq":                         # replaces ==: order, duplicates, list/tuple
+        return set(out) == set(exp)                # ignored; an unhashable item raises: fails
+    if out == exp:
+        return True
+    if oracle == "zero_ok":
+        return out == 0
+    if oracle == "surface_area":
+        return abs(out - _pyramid_area(*args)) <= atol
+    if oracle == "digit_distance":
+        return out == _padded_digit_distance(*args)
+    return False
+
+
 def matches(out, exp, args, atol: float, oracle: str) -> bool:
     """Whether the candidate's output (plain data) is right, with EvalPlus's special oracles."""
     if oracle == "find_zero":                      # HumanEval/32: any root will do
         return type(out) in (int, float) and abs(_poly(args[0], out)) <= atol
     if oracle == "not_none":                       # regex tasks: a match object or a bool
         return out == (exp is not None) if type(out) is bool else (out is None) == (exp is None)
-    if out == exp:
-        return True
-    if oracle == "zero_ok" and out == 0:
+    if _exact(out, exp, args, atol, oracle):
         return True
     if atol == 0 and is_floats(exp):
         atol = 1e-6
@@ -130,7 +160,7 @@ def compare_outputs(problem: Problem, reference: dict, record) -> dict | None:
     if type(stop) is dict and type(stop.get("index")) is int and 0 <= stop["index"] < len(inputs):
         return located(stop["index"], str(stop.get("reason")), str(stop.get("detail")))
     if len(outputs) < len(inputs):
-        return located(len(outputs), "error", "the program ended before this input")
+        return located(len(outputs), "error", ENDED_EARLY)
     return None
 
 
@@ -175,6 +205,11 @@ class Scorer:
         failure = compare_outputs(problem, self.reference[sample.task_id], record)
         if record is None:   # it died before printing its outputs: the sandbox says how
             failure = parse_failure(result.error if result.status != "pass" else "no outputs")
+        elif failure and failure["detail"] == ENDED_EARLY and result.status in STOPPED:
+            # killed after its base outputs were printed: the sandbox's reason, at the first
+            # input whose output never came (the one that hung may be a later one)
+            failure = {**failure, "reason": result.status, "detail": "the program was stopped at this "
+                       f"input or a later one: {parse_failure(result.error)['detail']}"}
         return _verdict(self.benchmark, sample, _Passed(result) if failure is None else result, failure)
 
     def run(self, samples: Sequence[Sample]) -> Iterator[SampleVerdict]:
