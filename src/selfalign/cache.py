@@ -102,6 +102,15 @@ class CachedLLM(LLM):
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
 
+    def chat_template(self) -> str | None:
+        return self.inner.chat_template()
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        return self.inner.render_chat(messages)
+
+    def chat_stops(self) -> tuple[str, ...]:
+        return self.inner.chat_stops()
+
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         identity = self.identity()
         keys = [request_key(identity, r) for r in requests]

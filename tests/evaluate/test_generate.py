@@ -81,3 +81,71 @@ def test_samples_from_literal_completions():
     ds = Problem("ds1000", "DS1000/0", "...<code>\n")
     answer = to_sample(ds, instruct, 0, Completion("result = a * 2\n</code>\n```", "stop"))
     assert answer.solution == "result = a * 2\n"
+
+
+# Written for this test: the ChatML layout many instruct models use.
+CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def test_native_template_puts_the_instruction_in_the_models_chat_template(tmp_path):
+    from selfalign.evaluate.generate import build_request, to_sample
+    from selfalign.llm.base import Completion
+    from selfalign.llm.openai import OpenAILLM, OpenAIOptions
+
+    template = tmp_path / "chat_template.jinja"
+    template.write_text(CHATML)
+    llm = OpenAILLM("http://127.0.0.1:9/v1", OpenAIOptions(chat_template=str(template)))
+    problem = load("humaneval")[2]
+    spec = prompt_for(problem)
+    native = GenerationConfig(template="native")
+    request = build_request(problem, native, 0, llm)
+    assert request.prompt == (f"<|im_start|>user\n{spec.instruction}<|im_end|>\n<|im_start|>assistant\n"
+                              f"```python\n{problem.prompt}")
+    assert request.params.stop == ("<|im_end|>",)
+    instruct = build_request(problem, GenerationConfig(), 0, llm)
+    assert "### Instruction" in instruct.prompt and "<|im_start|>" not in instruct.prompt
+    # The answer is not cut at "###" (that is the instruct template's marker, not this one's).
+    sample = to_sample(problem, native, 0, Completion("    return number % 1.0\n```\n### Note\n", "stop"))
+    assert sample.raw.endswith("### Note\n")
+    assert sample.solution.strip("\n") == (problem.prompt + "    return number % 1.0").strip("\n")
+
+
+def test_native_template_needs_a_model_with_one():
+    from selfalign.evaluate.generate import build_request
+    from selfalign.llm.base import LLMError
+    from selfalign.llm.openai import OpenAILLM, OpenAIOptions
+
+    llm = OpenAILLM("http://127.0.0.1:9/v1", OpenAIOptions())
+    with pytest.raises(LLMError, match="no chat template"):
+        build_request(load("humaneval")[0], GenerationConfig(template="native"), 0, llm)
+
+
+def test_template_setting_is_checked_and_old_sample_files_keep_their_identity():
+    from selfalign.evaluate.generate import generation_identity
+
+    with pytest.raises(ValueError, match="template must be one of instruct, native"):
+        GenerationConfig(template="chatml")
+    with pytest.raises(ValueError, match="excludes template = 'native'"):
+        GenerationConfig(base=True, template="native")
+    assert "template" not in generation_identity(GenerationConfig())       # as before the key
+    assert generation_identity(GenerationConfig(template="native"))["template"] == "native"
+
+
+def test_template_flag_is_a_shortcut_for_the_key():
+    from selfalign.cli import build_parser
+    from selfalign.cli.eval import overrides
+
+    args = build_parser().parse_args(["eval", "--template", "native"])
+    assert "eval.generation.template=\"native\"" in overrides(args)
+
+
+@pytest.mark.slow
+def test_native_generation_with_the_embedded_models_own_template(embedded_llm, tmp_path):
+    path = tmp_path / "humaneval.samples.jsonl"
+    problems = load("humaneval")[:1]
+    config = GenerationConfig(template="native", max_tokens=16)
+    generate_samples(embedded_llm, problems, SampleWriter(path), config)
+    (sample,) = read_samples(path)
+    assert sample.raw.startswith("```python\n" + problems[0].prompt)
+    assert "<|im_start|>" not in sample.raw and sample.meta["completion_tokens"] <= 16

@@ -202,3 +202,16 @@ def test_gpu_greedy_matches_cpu(llm, model_dir):
     assert [c.text for c in on_gpu[1].completions] == [
         c.text for c in gpu.generate(requests[1:])[0].completions]
     gpu.close()
+
+
+def test_chat_is_rendered_by_the_tokenizers_own_template(llm, monkeypatch):
+    messages = [{"role": "system", "content": "w1"}, {"role": "user", "content": "w2"}]
+    assert llm.chat_template() is None                    # the tiny tokenizer has none
+    with pytest.raises(LLMError, match="no chat template"):
+        llm.render_chat(messages)
+    template = ("{{ bos_token }}{% for m in messages %}{{ m['role'] + ' ' + m['content'] + ' </s> ' }}"
+                "{% endfor %}{% if add_generation_prompt %}{{ 'assistant ' }}{% endif %}")
+    monkeypatch.setattr(llm.tokenizer, "chat_template", template)
+    # This tokenizer adds no BOS when encoding, so the template's own BOS stays.
+    assert llm.render_chat(messages) == "<s>system w1 </s> user w2 </s> assistant "
+    assert llm.chat_stops() == ("</s>",)

@@ -28,6 +28,7 @@ shortcut for one key (named in its help). `selfalign config | grep ^eval` lists 
 
 Examples:
   selfalign eval --benchmark humaneval+ --n 10 --temperature 0.8
+  selfalign eval --template native -o eval-native   # the model's own chat template
   selfalign eval my.toml --set eval.limit=20 --set eval.score.time.floor_s=1
   selfalign eval --samples samples.jsonl --benchmark humaneval -o rescored
   selfalign eval --compare runs/base/eval runs/aligned/eval"""
@@ -37,7 +38,8 @@ SHORTCUTS = {
     "model": "model.model", "backend": "model.backend", "benchmarks": "eval.benchmarks",
     "output": "eval.output_dir", "n": "eval.generation.n", "temperature": "eval.generation.temperature",
     "max_tokens": "eval.generation.max_tokens", "limit": "eval.limit", "base": "eval.generation.base",
-    "prefix": "eval.generation.prefix", "workers": "eval.score.workers",
+    "prefix": "eval.generation.prefix", "template": "eval.generation.template",
+    "workers": "eval.score.workers",
     "min_time_limit": "eval.score.time.floor_s", "time_limit_factor": "eval.score.time.factor",
     "lcb_start": "eval.livecodebench_start", "lcb_end": "eval.livecodebench_end",
     "allow_partial": "eval.allow_partial",
@@ -80,6 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only the first N problems of each benchmark (eval.limit)")
     p.add_argument("--base", action="store_const", const=True,
                    help="base model: plain completion, no instruct template (eval.generation.base)")
+    p.add_argument("--template", choices=("instruct", "native"),
+                   help="instruct: the ### Instruction / ### Response template self-alignment trains "
+                        "(default); native: the model's own chat template, as model cards report "
+                        "scores (eval.generation.template)")
     p.add_argument("--prefix", choices=("prompt", "fence"),
                    help="instruct response prefix for HumanEval: a fence plus the repeated prompt "
                         "(default, see docs/method.md) or the fence alone (eval.generation.prefix)")
@@ -147,7 +153,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         results = run_eval(config.eval, llm, args.samples,
                            lambda label, total: progress(label, total, enabled=not args.no_progress),
-                           run_info={"base": config.eval.generation.base, "argv": sys.argv[1:],
+                           run_info={"base": config.eval.generation.base,
+                                     "template": config.eval.generation.template, "argv": sys.argv[1:],
                                      "config": settings})
     finally:
         if llm is not None:

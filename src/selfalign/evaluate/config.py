@@ -15,6 +15,7 @@ from selfalign.config import setting
 from selfalign.evaluate.runtime import wall_limit
 
 PREFIXES = ("prompt", "fence")
+TEMPLATES = ("instruct", "native")
 
 
 @dataclass
@@ -28,8 +29,18 @@ class GenerationConfig:
     batch_size: int = setting("problems per generate() call", 8)
     prefix: str = setting("instruct response prefix for HumanEval: 'prompt' (a fence plus the "
                           "repeated function prompt) or 'fence' (the fence alone)", "prompt")
+    template: str = setting("how an instruction is put to the model: 'instruct' (the ### Instruction "
+                            "/ ### Response template self-alignment trains) or 'native' (the model's "
+                            "own chat template, as model cards report scores); not with base = true",
+                            "instruct")
 
     def __post_init__(self) -> None:
+        if self.template not in TEMPLATES:
+            raise ValueError(f"eval.generation.template must be one of {', '.join(TEMPLATES)}, "
+                             f"got {self.template!r}")
+        if self.base and self.template == "native":
+            raise ValueError("eval.generation.base = true prompts with plain completion, which "
+                             "excludes template = 'native'; set one of them")
         if self.prefix not in PREFIXES:
             raise ValueError(f"eval.generation.prefix must be one of {', '.join(PREFIXES)}, got {self.prefix!r}")
         if self.n < 1 or self.max_tokens < 1 or self.batch_size < 1:
@@ -45,7 +56,7 @@ class TimeLimits:
     """EvalPlus-style per-test limits: max(floor, factor x the reference solution's time), both in
     CPU seconds (see runtime.py); the wall-clock backstops scale from them."""
 
-    floor_s: float = setting("smallest limit per test, CPU seconds (EvalPlus: 4 s of wall time)", 0.25)
+    floor_s: float = setting("smallest limit per test, CPU seconds (EvalPlus: 1 s of wall time)", 0.25)
     factor: float = setting("multiple of the reference run time", 4.0)
     program_cap_s: float = setting("wall time one program may take beyond factor x the reference's "
                                    "total time", 60.0)

@@ -1,11 +1,24 @@
-"""The ``[concepts]``, ``[instructions]`` and ``[responses]`` sections: few-shot and sampling
-settings of the three generation stages (S->C, C->I, I->R)."""
+"""The ``[concepts]``, ``[instructions]`` and ``[responses]`` sections: few-shot, prompt format
+and sampling settings of the three generation stages (S->C, C->I, I->R).
+
+``format`` is per stage, so a model can get the format that suits each task (docs/prompt-formats.md
+has the measured yields); ``auto`` is chat when the model has a chat template, else completion."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from selfalign.config import setting
+from selfalign.generate.prompts import FORMATS
+
+FORMAT_HELP = ("prompt format: completion (few-shot text to continue), chat (the examples as "
+               "conversation turns in the model's own chat template) or auto (chat when the model "
+               "has a chat template, else completion)")
+
+
+def check_format(section: str, value: str) -> None:
+    if value not in FORMATS:
+        raise ValueError(f"{section}.format must be one of {', '.join(FORMATS)}, got {value!r}")
 
 
 @dataclass
@@ -13,6 +26,10 @@ class ConceptsConfig:
     fewshot: int = setting("examples shown per prompt", 8)
     temperature: float = setting("sampling temperature", 0.7)
     max_tokens: int = setting("new tokens per answer; longer answers are dropped as truncated", 96)
+    format: str = setting(FORMAT_HELP, "auto")
+
+    def __post_init__(self) -> None:
+        check_format("concepts", self.format)
 
 
 @dataclass
@@ -24,6 +41,10 @@ class InstructionsConfig:
                                     factory=lambda: ["function", "class", "program"])
     difficulties: list[str] = setting("difficulties to sample from",
                                       factory=lambda: ["easy", "medium", "hard"])
+    format: str = setting(FORMAT_HELP, "auto")
+
+    def __post_init__(self) -> None:
+        check_format("instructions", self.format)
 
 
 @dataclass
@@ -32,3 +53,7 @@ class ResponsesConfig:
     n: int = setting("responses sampled per instruction", 2)
     temperature: float = setting("sampling temperature", 0.7)
     max_tokens: int = setting("new tokens per answer; longer answers are dropped as truncated", 768)
+    format: str = setting(FORMAT_HELP, "auto")
+
+    def __post_init__(self) -> None:
+        check_format("responses", self.format)

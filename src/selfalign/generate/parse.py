@@ -17,6 +17,11 @@ TEST_CODE = re.compile(r"^\s*assert\b|\.assert\w*\(|\bpytest\.raises\b|^\s*def t
                        re.MULTILINE)
 MAX_CONCEPTS = 12
 MAX_CONCEPT_WORDS = 8
+# A chat answer may repeat the label its few-shot examples put before the answer in the
+# completion format ("Concepts: a, b"); the label is not part of the answer.
+_LABEL = r"^[ \t]*(?:\*\*|__)?{}(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*"
+CONCEPTS_LABEL = re.compile(_LABEL.format("concepts"), re.IGNORECASE)
+INSTRUCTION_LABEL = re.compile(_LABEL.format("instruction"), re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class ParsedResponse:
 
 def parse_concepts(text: str) -> list[str] | Drop:
     line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    line = CONCEPTS_LABEL.sub("", line, count=1)
     items, seen = [], set()
     for raw in line.split(","):
         item = raw.strip().strip(".").strip()
@@ -45,7 +51,7 @@ def parse_concepts(text: str) -> list[str] | Drop:
 
 
 def parse_instruction(text: str, min_words: int = 8) -> str | Drop:
-    text = text.strip()
+    text = INSTRUCTION_LABEL.sub("", text.strip(), count=1).strip()
     if not text:
         return Drop("empty")
     if len(text.split()) < min_words:

@@ -1,8 +1,10 @@
 """The one interface every LLM backend implements: ``generate(requests) -> results``.
 
-A request is a plain text prompt (the pipeline prompts base models few-shot, so we never depend
-on a chat template) plus sampling parameters. A result holds ``n`` completions, each with its
-finish reason and token counts, so callers can drop outputs cut off by the token limit.
+A request is a plain text prompt plus sampling parameters. Chat is not a second request type:
+``render_chat(messages)`` turns messages into that text with the model's own chat template
+(``chat.py``), so the cache, the backends and the sample files see one kind of prompt. A result
+holds ``n`` completions, each with its finish reason and token counts, so callers can drop
+outputs cut off by the token limit.
 
 Backends are tiny classes with a ``name`` (for people), a ``fingerprint()`` of the weights they
 loaded and an options dataclass that rejects unknown keys; ``identity()`` (backend, fingerprint,
@@ -136,6 +138,40 @@ class LLM:
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         raise NotImplementedError
+
+    def chat_template(self) -> str | None:
+        """The model's own chat template (Jinja text), or None when it has none."""
+        return None
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """``messages`` (role/content dicts) as one prompt that ends where the assistant's turn
+        begins, rendered with the model's chat template; an ``LLMError`` when it has none."""
+        from selfalign.llm.chat import ChatTemplateError, render_messages
+
+        if self.chat_template() is None:
+            raise LLMError(f"{self.name} has no chat template, so it cannot be prompted in chat "
+                           "format; use the completion format")
+        try:
+            return render_messages(self._render_chat, messages)
+        except ChatTemplateError as exc:
+            raise LLMError(f"{self.name}: {exc}") from None
+
+    def chat_stops(self) -> tuple[str, ...]:
+        """Stop sequences for a chat prompt: the text that ends an assistant turn, if any (most
+        backends also stop at the end-of-turn token by themselves)."""
+        from selfalign.llm.chat import turn_end
+
+        if self.chat_template() is None:
+            return ()
+        end = turn_end(self._render_chat)
+        return (end,) if end else ()
+
+    def _render_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        """Render with ``chat_template()`` as text; backends with a tokenizer override this."""
+        from selfalign.llm.chat import render_template
+
+        return render_template(self.chat_template() or "", messages,
+                               add_generation_prompt=add_generation_prompt)
 
     def close(self) -> None:
         """Release the model or connections; optional."""

@@ -12,6 +12,12 @@ free of dependencies. Servers that ignore ``n`` (llama.cpp's) are topped up with
 The fingerprint is the URL, the served name and what ``GET {base_url}/models`` says about it, so
 a server restarted on another model is another model to the cache. top_k and min_p are sent only
 when a request sets them (the OpenAI API has neither; vLLM and llama.cpp's server accept both).
+
+Chat prompts: the server's template is not fetched (the OpenAI API has no route for it) and
+``/chat/completions`` is not used (its prompt would be invisible to the cache key and the raw
+files). The user gives the template as a Jinja file (option ``chat_template``), and it is
+rendered here like a GGUF's; without one the model has no chat template: the generation stages'
+``auto`` format falls back to completion and an explicit ``chat`` fails, saying so.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
@@ -55,6 +62,11 @@ class OpenAIOptions(BackendOptions):
         "first retry delay in seconds; doubles each retry, with random jitter"))
     max_backoff: float = field(default=60.0, metadata=speed_only(
         "longest wait between tries in seconds, Retry-After included"))
+    # Not part of the cache key: it shapes prompts before they are sent, and prompts are keyed.
+    chat_template: str | None = field(default=None, metadata={
+        "help": "Jinja chat template file of the served model (e.g. the model's "
+                "chat_template.jinja), rendered locally for chat prompts; none = no chat format",
+        "output": False})
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -91,6 +103,7 @@ class OpenAILLM(LLM):
         self.url = self.model + "/completions"
         self._api_key = self.options.api_key or os.environ.get("OPENAI_API_KEY")
         self._fingerprint: str | None = None
+        self._template: str | None = None
 
     @property
     def name(self) -> str:
@@ -117,6 +130,15 @@ class OpenAILLM(LLM):
         described = [{k: e[k] for k in MODEL_FIELDS if k in e} for e in entries if isinstance(e, dict)]
         ours = [e for e in described if e.get("id") == self.options.model_name]
         return ours or sorted(described, key=lambda e: str(e.get("id")))
+
+    def chat_template(self) -> str | None:
+        path = self.options.chat_template
+        if path and self._template is None:
+            try:
+                self._template = Path(path).expanduser().read_text(encoding="utf-8")
+            except OSError as exc:
+                raise LLMError(f"option chat_template: cannot read {path}: {exc}") from None
+        return self._template if path else None
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         if not requests:

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
                                 SamplingParams, require, speed_only)
+from selfalign.llm.chat import strip_bos
 from selfalign.llm.fingerprint import model_fingerprint
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -136,6 +137,15 @@ class TransformersLLM(LLM):
             raise LLMError(f"transformers could not load {source!r} as a {where}{gguf}: "
                            f"{exc}") from None
 
+    def chat_template(self) -> str | None:
+        template = getattr(self.tokenizer, "chat_template", None)
+        return template if isinstance(template, str) and template else None
+
+    def _render_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt)
+        return strip_bos(text, self.tokenizer.bos_token, _adds_bos(self.tokenizer))
+
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         rows = [_Row(i, k, r.params) for i, r in enumerate(requests) for k in range(r.params.n)]
         # Batching prompts of similar length wastes less on padding; since every row samples
@@ -173,6 +183,12 @@ class TransformersLLM(LLM):
         self.net = None
         if self.device.startswith("cuda"):
             self.torch.cuda.empty_cache()
+
+
+def _adds_bos(tokenizer: Any) -> bool:
+    """Whether encoding a prompt puts BOS in front (so a template's own BOS must go)."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("x").input_ids[:1] == [bos]
 
 
 def _eos_ids(generation_config: Any, tokenizer: Any) -> list[int]:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
                                 SamplingParams, require, speed_only)
+from selfalign.llm.chat import strip_bos
 from selfalign.llm.fingerprint import digest, model_fingerprint
 
 
@@ -88,6 +89,18 @@ class VLLMLLM(LLM):
                                        [self.sampling_params(r.params) for r in requests],
                                        use_tqdm=False)
         return [to_result(output) for output in outputs]
+
+    def chat_template(self) -> str | None:
+        template = getattr(self.engine.get_tokenizer(), "chat_template", None)
+        return template if isinstance(template, str) and template else None
+
+    def _render_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        tokenizer = self.engine.get_tokenizer()
+        text = tokenizer.apply_chat_template(messages, tokenize=False,
+                                             add_generation_prompt=add_generation_prompt)
+        bos = tokenizer.bos_token_id
+        adds_bos = bos is not None and tokenizer("x").input_ids[:1] == [bos]
+        return strip_bos(text, tokenizer.bos_token, adds_bos)   # generate() encodes with BOS
 
     def close(self) -> None:
         self.engine = None

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 from selfalign.generate.config import ResponsesConfig
 from selfalign.generate.parse import Drop, parse_response
 from selfalign.generate.pool import Pool
-from selfalign.generate.prompts import STOPS, response_prompt
+from selfalign.generate.prompts import STOPS, response_shots
 from selfalign.llm.base import LLM, Completion, Request
 from selfalign.records import Dropped, Instruction, Record, Response
 from selfalign.stages.base import Items, Stage, item_rng
 from selfalign.stages.context import RunContext
-from selfalign.stages.generation import generate_records, sampling, usage
+from selfalign.stages.generation import (formats_used, generate_records, prompt_format, render,
+                                         sampling, stops, usage)
 
 
 class ResponsesStage(Stage):
@@ -27,13 +29,20 @@ class ResponsesStage(Stage):
     def from_run(cls, run: RunContext) -> "ResponsesStage":
         return cls(run.config.responses, run.config.run.seed, run.llm(), run.pool())
 
+    @classmethod
+    def summary(cls, run_dir: Path) -> dict[str, Any]:
+        return formats_used(run_dir, cls.name)
+
     def run(self, items: Items) -> Iterator[Record | Dropped]:
         cfg = self.cfg
-        requests = [Request(response_prompt(self.pool, item_rng(self.seed, self.name, i), ins.instruction,
-                                            ins.properties.get("category"), cfg.fewshot),
-                            sampling(self.seed, self.name, i, cfg.temperature, cfg.max_tokens, STOPS, n=cfg.n))
+        fmt = prompt_format(self.llm, cfg.format, self.name)
+        stop = stops(self.llm, fmt, STOPS)
+        requests = [Request(render(self.llm, response_shots(self.pool, item_rng(self.seed, self.name, i),
+                                                            ins.instruction, ins.properties.get("category"),
+                                                            cfg.fewshot), fmt),
+                            sampling(self.seed, self.name, i, cfg.temperature, cfg.max_tokens, stop, n=cfg.n))
                     for i, ins in items]
-        return generate_records(self.llm, requests, [ins for _, ins in items], _build)
+        return generate_records(self.llm, requests, [ins for _, ins in items], _build, fmt)
 
 
 def _build(ins: Instruction, completion: Completion, sample: int) -> Response | Drop:
