@@ -1,11 +1,14 @@
 """GGUF models through llama-cpp-python: the default backend on a CPU.
 
-llama.cpp runs one sequence at a time in this binding, so ``generate`` is a plain loop; what makes
-it fast on a laptop is the quantised model and llama.cpp's kernels, not batching. The model is
-loaded once per backend object and kept; ``n`` samples of one request use seeds ``seed + i`` so
-each sample is reproducible on its own. Every sampling filter is passed explicitly (top_k 0 and
-min_p 0 unless the request sets them): llama-cpp-python would otherwise apply its own top_k=40
-and min_p=0.05, which no other backend does.
+By default (``parallel = 1``) ``generate`` is a plain loop, one sequence at a time through the
+binding's ``create_completion``; the model is loaded once per backend object and kept; ``n``
+samples of one request use seeds ``seed + i`` so each sample is reproducible on its own. With
+``parallel`` > 1 (opt-in until its speed is measured on a quiet machine) requests go through
+``llamacpp_batch.BatchDecoder`` instead: several sequences per llama.cpp batch, one prompt
+evaluation shared by a request's samples; a sample's text then depends on the batch it was
+decoded in, so ``parallel`` is part of the identity unless it is 1. Every sampling filter is
+passed explicitly (top_k 0 and min_p 0 unless the request sets them): llama-cpp-python would
+otherwise apply its own top_k=40 and min_p=0.05, which no other backend does.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Sequence
 
 from selfalign.llm.base import (BackendOptions, Completion, LLM, LLMError, Request, Result, require,
                                 speed_only)
+from selfalign.llm.chat import render_template, strip_bos
 from selfalign.llm.fingerprint import gguf_fingerprint
 
 # llama.cpp's OpenMP threads spin while they wait for each other. Spinning forever (the default)
@@ -35,6 +39,16 @@ class LlamaCppOptions(BackendOptions):
     n_threads: int = field(default=0, metadata=speed_only("CPU threads; 0 = one per core"))
     n_batch: int = field(default=512, metadata=speed_only("prompt tokens evaluated per step"))
     n_gpu_layers: int = field(default=0, metadata={"help": "layers to offload to a GPU build of llama.cpp"})
+    parallel: int = field(default=1, metadata={"help": (
+        "sequences decoded together in one llama.cpp batch (one prompt evaluation per request); "
+        "1 = one at a time (the loop path); outputs depend on the batch when > 1")})
+
+    def output_options(self) -> dict[str, Any]:
+        # parallel = 1 is the loop path that existed before the option: same key, same outputs.
+        options = super().output_options()
+        if options.get("parallel") == 1:
+            del options["parallel"]
+        return options
 
 
 class LlamaCppLLM(LLM):
@@ -49,6 +63,8 @@ class LlamaCppLLM(LLM):
         llama_cpp = require("llama_cpp", "llamacpp")
         self._fingerprint = gguf_fingerprint(path)   # before loading: what is loaded is this file
         opts = self.options
+        if opts.parallel < 1:
+            raise LLMError(f"[model.options] parallel must be at least 1, not {opts.parallel}")
         threads = opts.n_threads or os.cpu_count() or 1
         # llama.cpp prints its load log straight to fd 2; keep the terminal readable.
         with _quiet_stderr():
@@ -59,12 +75,32 @@ class LlamaCppLLM(LLM):
             except ValueError as exc:
                 raise LLMError(f"llama.cpp could not load {model}: {exc}") from None
         self.n_ctx = self._llama.n_ctx()
+        self._decoder = None            # the batched path's own context, made on first use
 
     def fingerprint(self) -> str:
         return self._fingerprint
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
+        if self.options.parallel > 1:   # every request, so one setting gives one kind of output
+            if self._decoder is None:
+                from selfalign.llm.llamacpp_batch import BatchDecoder
+                with _quiet_stderr():
+                    self._decoder = BatchDecoder(self._llama, self.options.parallel)
+            return self._decoder.generate(requests)
         return [Result([self._sample(r, i) for i in range(r.params.n)]) for r in requests]
+
+    def chat_template(self) -> str | None:
+        """The template stored in the GGUF file (``tokenizer.chat_template``), if any."""
+        return self._llama.metadata.get("tokenizer.chat_template") or None
+
+    def _render_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        model = self._llama._model
+        bos, eos = self._llama.token_bos(), self._llama.token_eos()
+        bos_text = model.token_get_text(bos) if bos != -1 else ""
+        eos_text = model.token_get_text(eos) if eos != -1 else ""
+        text = render_template(self.chat_template() or "", messages, bos_text, eos_text,
+                               add_generation_prompt)
+        return strip_bos(text, bos_text, model.add_bos_token())   # _sample adds BOS if due
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True))
@@ -88,6 +124,10 @@ class LlamaCppLLM(LLM):
                           completion_tokens=usage["completion_tokens"])
 
     def close(self) -> None:
+        decoder = getattr(self, "_decoder", None)
+        if decoder is not None:
+            decoder.close()
+            self._decoder = None
         llama = getattr(self, "_llama", None)
         if llama is not None:
             llama.close()
