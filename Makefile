@@ -1,5 +1,5 @@
 # selfalign: two commands on a fresh machine.
-#   make demo   create .venv, install, run the whole pipeline on the embedded model, print the funnel
+#   make demo   create .venv, install, run the whole loop on the embedded model (configs/demo.toml)
 #   make test   create .venv, install with test extras, run the test suite
 # The venv is built once: llama-cpp-python compiles from source (~3.5 min on 2 cores) the first time,
 # then pip's wheel cache makes new venvs fast.
@@ -11,10 +11,10 @@ PIP    := $(BIN)/python -m pip
 RUN_DIR ?= runs/demo
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo test install install-dev system-deps bench clean help
+.PHONY: demo test install install-dev install-train system-deps bench clean help
 
 help:
-	@echo "make demo   - run the whole pipeline on the embedded model (writes $(RUN_DIR))"
+	@echo "make demo   - run the whole self-alignment loop on the embedded model (writes $(RUN_DIR))"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - run the performance benchmarks in bench/"
 
@@ -44,11 +44,19 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'
 	touch $@
 
+# The demo runs the whole loop, training included: the [train] extra (torch CPU build first).
+$(VENV)/.installed-train: $(VENV)/.installed
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[train]'
+	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'
+	touch $@
+
 install: system-deps $(VENV)/.installed
 install-dev: system-deps $(VENV)/.installed-dev
+install-train: system-deps $(VENV)/.installed-train
 
-demo: install
-	$(BIN)/selfalign run --run-dir $(RUN_DIR)
+demo: install-train
+	$(BIN)/selfalign experiment configs/demo.toml --run-dir $(RUN_DIR)
 
 test: install-dev
 	$(BIN)/python -m pytest -q

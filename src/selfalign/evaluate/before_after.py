@@ -18,6 +18,8 @@ from selfalign.evaluate.compare import compare_results
 from selfalign.evaluate.results import read_results
 
 FORMAT = "selfalign-report v1"
+ANOTHER_MODEL = ("selfalign experiment configs/experiment-qwen-0.5b.toml --model PATH/TO/MODEL.gguf "
+                 "(or a model directory, or --set train.model=WEIGHTS with a server URL)")
 ROW_NAMES = {"humaneval+": ("HumanEval", "HumanEval+"), "mbpp+": ("MBPP", "MBPP+")}
 
 
@@ -113,4 +115,6 @@ def render_markdown(report: dict[str, Any]) -> str:
     if funnel:
         out.append(f"Funnel (kept): {funnel}.")
     out += [f"Note: {n}." if not n.endswith(".") else f"Note: {n}" for n in report["notes"]]
+    if any(n.startswith("train skipped") for n in report["notes"]):
+        out.append(f"The same loop on a model that writes passing code: {ANOTHER_MODEL}")
     return "\n".join(out) + "\n"

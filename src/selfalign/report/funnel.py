@@ -32,6 +32,9 @@ def _time(entry: dict[str, Any]) -> str:
 
 def _artifact_summary(entry: dict[str, Any]) -> str:
     """``humaneval pass@1 12.5`` per benchmark for an evaluation; else the artifact's directory."""
+    skipped = entry.get("summary", {}).get("skipped")
+    if skipped:
+        return f"skipped: {skipped}"
     scores = entry.get("summary", {}).get("scores", {})
     shown = [f"{bench} {k} {v}" for bench, by_k in scores.items() for k, v in by_k.items() if k == "pass@1"]
     return "; ".join(shown) or f"-> {entry.get('dir', '')}/"
