@@ -17,12 +17,7 @@ from selfalign.llm.chat import render_template
 from selfalign.llm.openai import OpenAILLM, OpenAIOptions
 from selfalign.stages.generation import prompt_format, render, stops
 
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
-LLAMA = ("{{ bos_token }}{% for m in messages %}"
-         "{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] | trim"
-         " + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}"
-         "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}")
+from chat_templates import CHATML, LLAMA  # noqa: E402
 
 EXAMPLE = Example(name="one", category="function", difficulty="easy", language="Python",
                   seed="def double(x):\n    return 2 * x", concepts=("arithmetic", "functions"),

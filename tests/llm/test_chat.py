@@ -10,14 +10,8 @@ from selfalign.llm.chat import (ChatTemplateError, fold_system, render_messages,
                                 turn_end)
 from selfalign.llm.openai import OpenAILLM, OpenAIOptions
 
-# Written for these tests in the two common shapes: ChatML markers, and Llama-3-style headers
-# with a BOS the template writes itself.
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
-LLAMA = ("{{ bos_token }}{% for m in messages %}"
-         "{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] | trim"
-         " + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}"
-         "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}")
+from chat_templates import CHATML, LLAMA  # noqa: E402
+
 # A template that, like some models' own, accepts only user and assistant turns.
 NO_SYSTEM = ("{% for m in messages %}{% if m['role'] == 'system' %}"
              "{{ raise_exception('System role not supported') }}{% endif %}"
