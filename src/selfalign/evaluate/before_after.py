@@ -30,7 +30,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _skipped(run_dir: Path, step: str) -> str | None:
+def skipped_reason(run_dir: Path, step: str) -> str | None:
+    """Why a finished artifact step did nothing (its COMPLETE.json summary), or None."""
     marker = _read_json(run_dir / step / "COMPLETE.json") or {}
     return marker.get("summary", {}).get("skipped")
 
@@ -43,7 +44,7 @@ def loop_report(run_dir: str | Path) -> dict[str, Any]:
                               "funnel": {name: {"in": e.get("in"), "kept": e.get("kept")}
                                          for name, e in stages.items() if "kept" in e}}
     for step in ("train", "eval_trained"):
-        reason = _skipped(run, step)
+        reason = skipped_reason(run, step)
         if reason:
             report["notes"].append(f"{step} skipped: {reason}")
     card = _read_json(run / "train" / "selfalign.json")

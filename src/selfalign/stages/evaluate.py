@@ -40,7 +40,10 @@ class TrainedEvalStep(ArtifactStep):
         train_dir = run.run_dir / "train"
         card_path = train_dir / "selfalign.json"
         if not card_path.exists():
-            return {"skipped": "no trained model: " + _skip_reason(run.run_dir / "train" / "COMPLETE.json")}
+            from selfalign.evaluate.before_after import skipped_reason
+
+            reason = skipped_reason(run.run_dir, "train") or "the train step wrote none"
+            return {"skipped": f"no trained model: {reason}"}
         model, backend = trained_model(train_dir, json.loads(card_path.read_text(encoding="utf-8")))
         llm = trained_llm(run, model, backend)
         try:
@@ -77,9 +80,3 @@ def trained_llm(run: RunContext, model: Path, backend: str) -> Any:
     llm = load_llm(str(model), backend, m.options if base_backend == backend else None)
     return CachedLLM(llm, run.run_dir / "cache.sqlite") if m.cache else llm
 
-
-def _skip_reason(marker: Path) -> str:
-    try:
-        return json.loads(marker.read_text(encoding="utf-8"))["summary"]["skipped"]
-    except (OSError, ValueError, KeyError):
-        return "the train step wrote none"
