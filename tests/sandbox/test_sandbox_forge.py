@@ -71,6 +71,14 @@ def frames(frame):
         frame = frame.f_back
 '''
 
+# The tail of the tracing attacks: install ``tracer`` on every frame of the stack, harness included.
+TRACE_EVERY_FRAME = """
+frame = sys._getframe()
+while frame is not None:
+    frame.f_trace = tracer
+    frame = frame.f_back
+sys.settrace(lambda *a: None)"""
+
 # name -> code (before the tests). Each program then runs "assert False"; its honest version
 # runs "assert True" (when the attack ends the program itself, the honest version is the same
 # program without the attack's last step).
@@ -157,12 +165,7 @@ def tracer(frame, event, arg):
         for name, value in list(frame.f_locals.items()):
             if isinstance(value, BaseException):
                 frame.f_locals[name] = None
-    return tracer
-frame = sys._getframe()
-while frame is not None:
-    frame.f_trace = tracer
-    frame = frame.f_back
-sys.settrace(lambda *a: None)''',
+    return tracer''' + TRACE_EVERY_FRAME,
     "trace_jumps_into_pass_path": '''
 import sys
 tried = set()
@@ -177,12 +180,7 @@ def tracer(frame, event, arg):
                 break
             except ValueError:
                 pass
-    return tracer
-frame = sys._getframe()
-while frame is not None:
-    frame.f_trace = tracer
-    frame = frame.f_back
-sys.settrace(lambda *a: None)''',
+    return tracer''' + TRACE_EVERY_FRAME,
 }
 # The attack is a function called by the tests instead of the assert (it raises or exits).
 RAISES = {"lying_exception", "exit_with_int_subclass", "os_exit_0", "sys_exit_0"}
