@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "selfalign"
 
 # Top-level module or package of selfalign -> layer. Lower layers know nothing of higher ones.
 LAYERS = {
-    "records": 0, "template": 0, "progress": 0, "config": 0,
+    "records": 0, "template": 0, "progress": 0, "config": 0, "text": 0,
     "store": 1,
     "manifest": 2, "lineage": 2,
     "llm": 3, "sandbox": 3, "benchmarks": 3,

@@ -48,6 +48,10 @@ def test_bad_rows_name_file_line_and_field(tmp_path):
     path.write_text(json.dumps(good) + "\n" + "{not json\n")
     with pytest.raises(InputError, match=r"seeds\.jsonl:2: not valid JSON"):
         list(read_records(path, "seed"))
+    # a line that stops short is blamed on its own end, not on "column 1" past its newline
+    path.write_text(json.dumps(good) + "\n" + '{"content": "x"' + "\n")
+    with pytest.raises(InputError, match=r"seeds\.jsonl:2: not valid JSON \(Expecting ',' delimiter at column 16\)"):
+        list(read_records(path, "seed"))
     path.write_text(json.dumps(good) + "\n\n" + json.dumps({**good, "start_line": "x"}) + "\n")
     with pytest.raises(InputError, match=r"seeds\.jsonl:3: field 'start_line'"):
         list(read_records(path, "seed"))

@@ -85,6 +85,34 @@ def write_records(path: str | Path, kind: str, rows: Iterable[dict[str, Any]]) -
     return out.count
 
 
+def is_header(row: Any) -> bool:
+    """Whether a parsed line is a stage file's header line (see ``header``)."""
+    return isinstance(row, dict) and row.get("format") == FORMAT and "kind" in row
+
+
+def file_header(path: str | Path) -> dict[str, Any] | None:
+    """The header of a JSONL stage file, or None when its first non-blank line is not one."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    row = json_line(line)
+                except ValueError:
+                    return None
+                return row if is_header(row) else None
+    return None
+
+
+def json_line(line: str) -> Any:
+    """One line of a JSONL file as a value. A bad line raises ValueError naming the column of
+    that line: the newline is cut first, or a line that stops short would be blamed on
+    "column 1" of the next line instead of its own end."""
+    try:
+        return json.loads(line.rstrip("\r\n"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """(line number, value) for each non-empty line of a .jsonl or .jsonl.gz file; a bad line
     raises InputError naming the file and line."""
@@ -100,9 +128,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+                    row = json_line(line)
+                except ValueError as exc:
+                    raise InputError(f"{path}:{lineno}: {exc}") from None
+                yield lineno, row
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
@@ -124,7 +153,7 @@ def read_records(path: str | Path, kind: str) -> Iterator[Record]:
 def _checked_jsonl(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
     rows = iter_jsonl(path)
     for lineno, row in rows:
-        if isinstance(row, dict) and row.get("format") == FORMAT and "kind" in row:
+        if is_header(row):
             if row["kind"] != kind:
                 raise InputError(f"{path}:{lineno}: holds {row['kind']!r} records, expected {kind!r}")
             if row.get("version") != VERSION:

@@ -27,7 +27,7 @@ def _row(ident, name, tests, status="pass"):
 def test_command_writes_the_dataset_and_names_bad_lines(tmp_path, capsys):
     lines = [json.dumps(_row(1, "inc", "assert inc(1) == 2")),
              json.dumps(_row(2, "shout", "assert shout('a') is None")),          # passes against the stub
-             "{not json",
+             '{"id": 3, "code": "x"',                                          # cut short
              json.dumps({"id": 4, "instruction": "x"}),
              json.dumps(_row(5, "inc2", "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
                                         "        self.assertEqual(inc2(1), 2)\nunittest.main()\n", status="fail"))]
@@ -36,7 +36,7 @@ def test_command_writes_the_dataset_and_names_bad_lines(tmp_path, capsys):
     out = tmp_path / "dataset"
     assert main(["curate", str(src), "-o", str(out), "--set", "curate.decontaminate=false", "--no-progress"]) == 0
     captured = capsys.readouterr()
-    assert f"{src}:3: not valid JSON" in captured.err and f"{src}:4: field 'response'" in captured.err
+    assert f"{src}:3: not valid JSON (Expecting ',' delimiter at column 22)" in captured.err and f"{src}:4: field 'response'" in captured.err
     assert "5 rows -> 2 examples" in captured.out
     kept = [json.loads(line)["verdict_id"] for line in (out / "data.jsonl").read_text().splitlines()]
     assert sorted(kept) == ["1", "5"]                  # 5: its unittest tests were collected and passed

@@ -84,3 +84,64 @@ def test_execute_section_from_config_and_set(tmp_path, capsys):
     assert run_cli(["execute", str(src), "-o", str(dst), "--set", "execute.limits.nosuch=1"]) == 2
     err = capsys.readouterr().err
     assert "unknown key execute.limits.nosuch" in err and len(err.splitlines()) == 1
+
+
+def _responses_file(path):
+    """A responses.jsonl as the pipeline writes it: header line, then Response records."""
+    from selfalign.records import Response
+    from selfalign.store import write_records
+
+    def response(solution, tests):
+        return Response(parent_id="i1", seed_id="s1", instruction="Write inc.", response="...",
+                        solution=solution, tests=tests).to_dict()
+
+    inc = "def inc(x):\n    return x + 1\n"
+    write_records(path, "response", [
+        response(inc, "def test_inc():\n    assert inc(1) == 2\n"),
+        # a test function nobody calls passes as a plain program; collected, it fails
+        response(inc, "def test_inc():\n    assert inc(1) == 3\n"),
+    ])
+
+
+def test_execute_reads_a_pipeline_responses_file(tmp_path, capsys):
+    src, dst = tmp_path / "responses.jsonl", tmp_path / "out.jsonl"
+    _responses_file(src)
+    assert run_cli(["execute", str(src), "-o", str(dst), "--no-progress", "--no-cache"]) == 0
+    rows = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [r["exec"]["status"] for r in rows] == ["pass", "fail"]
+    assert rows[1]["exec"]["error_type"] == "AssertionError"
+    err = capsys.readouterr().err
+    assert "skipped" not in err and "malformed" not in err and "2 rows executed" in err
+
+
+def test_a_file_with_no_executable_row_fails(tmp_path, capsys):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text('{"id": 1, "solution_code": "pass"}\n')
+    assert run_cli(["execute", str(src), "-o", str(dst), "--no-progress", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "0 rows executed" in err and "no row of" in err and "its only row was skipped" in err
+
+    src.write_text('{"format": "selfalign", "kind": "response", "version": 2}\n')
+    assert run_cli(["execute", str(src), "-o", str(dst), "--no-progress", "--no-cache"]) == 2
+    assert "holds no rows" in capsys.readouterr().err
+
+
+def test_a_stage_file_without_code_is_refused(tmp_path, capsys):
+    from selfalign.records import Seed
+    from selfalign.store import write_records
+
+    src = tmp_path / "seeds.jsonl"
+    write_records(src, "seed", [Seed(content="def f():\n    return 1\n").to_dict()])
+    assert run_cli(["execute", str(src), "-o", str(tmp_path / "out.jsonl"), "--no-progress"]) == 2
+    assert "holds 'seed' records" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_line_cut_short_is_blamed_on_its_own_end(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1, "code": "pass"}\n{"id": 2, "code": "x = 1"\n[1, 2\n')
+    assert run_cli(["execute", str(src), "-o", str(tmp_path / "out.jsonl"), "--no-progress", "--no-cache"]) == 0
+    err = capsys.readouterr().err
+    # the column is the line's end (its length + 1), not "column 1" of a line that does not exist
+    assert "in.jsonl:2: skipped: not valid JSON (Expecting ',' delimiter at column 26)" in err
+    assert "in.jsonl:3: skipped: not valid JSON (Expecting ',' delimiter at column 6)" in err

@@ -11,7 +11,6 @@ dataset is written only once the last row has been read (selection needs them al
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -87,16 +86,17 @@ def curate_settings(args: argparse.Namespace):
 def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
     """(``file:line``, row) per non-blank line; a line that is not JSON comes as a RowError."""
     from selfalign.curate.rows import RowError
+    from selfalign.store import is_header, json_line
 
     with open(path, encoding="utf-8", errors="replace") as lines:
         for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                row = RowError(f"not valid JSON ({exc.msg} at column {exc.colno})", line[:2000])
-            if isinstance(row, dict) and row.get("format") == "selfalign" and "kind" in row:
+                row = json_line(line)
+            except ValueError as exc:
+                row = RowError(str(exc), line[:2000])
+            if is_header(row):
                 continue                      # a stage file's header line
             yield f"{path}:{lineno}", row
 

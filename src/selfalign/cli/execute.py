@@ -23,6 +23,8 @@ from rich.markup import escape
 from selfalign.progress import progress
 from selfalign.sandbox import STATUSES, Limits, Program, Sandbox, SandboxError
 from selfalign.sandbox.config import ISOLATION_LEVELS
+from selfalign.store import is_header, json_line
+from selfalign.text import plural
 
 DESCRIPTION = """\
 Run untrusted code in the sandbox, one verdict per input row.
@@ -39,12 +41,16 @@ error_type, error, stdout_tail, stderr_tail, isolation}. status is one of
   timeout  past the time limit          memory   past the memory cap (MemoryError)
   crash    killed by a signal or exited abnormally
   blocked  the sandbox refused something the program needed (network, a read-only path, ...)
-Malformed lines are reported on stderr with their line number and skipped.
+A run's responses.jsonl (or execute.jsonl) is read as it is: its header line is skipped, and
+each response's `solution` is the code, run with its `tests` collected pytest-style, as the
+pipeline's execute stage runs them (`test_*` functions and TestCase classes are called).
+Malformed lines are reported on stderr with their line and column and skipped; when no row at
+all could be executed the command fails (exit status 2).
 Verdicts are cached by content, so rerunning the same file executes nothing twice."""
 
 EPILOG = """\
 examples:
-  selfalign execute responses.jsonl -o verdicts.jsonl
+  selfalign execute runs/demo/responses.jsonl -o verdicts.jsonl
   selfalign execute responses.jsonl -o verdicts.jsonl --timeout 5 --memory-mb 2048 --workers 4
   selfalign execute responses.jsonl -o verdicts.jsonl --config run.toml \
       --set execute.limits.max_processes=8
@@ -58,7 +64,8 @@ def register(subparsers) -> None:
                                    description=DESCRIPTION, epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Limits()
-    parser.add_argument("input", metavar="IN.jsonl", type=Path, help="rows with id, code, tests")
+    parser.add_argument("input", metavar="IN.jsonl", type=Path,
+                        help="rows with id, code, tests (or a run's responses.jsonl)")
     parser.add_argument("-o", "--output", metavar="OUT.jsonl", type=Path, required=True,
                         help="where to write the rows with their `exec` verdicts")
     parser.add_argument("--config", metavar="FILE", help="TOML config; its [execute] section sets "
@@ -115,6 +122,10 @@ def run_execute_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
+    problem = _unreadable_kind(args.input)
+    if problem:
+        console.print(f"[red]error:[/] {escape(problem)}")
+        return 2
     cache = None if args.no_cache else (args.cache or Path(f"{args.output}.cache.sqlite"))
     try:
         sandbox = Sandbox(settings.limits, workers=settings.workers or None, cache_path=cache,
@@ -124,10 +135,32 @@ def run_execute_command(args: argparse.Namespace) -> int:
         return 2
     with sandbox:
         counts = _execute_file(args.input, args.output, sandbox, not args.no_progress)
+    executed = sum(counts[s] for s in STATUSES)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    console.print(f"{sum(counts[s] for s in STATUSES)} rows executed "
-                  f"({sandbox.isolation}) -> {args.output}: {summary}", highlight=False)
+    console.print(f"{plural(executed, 'row')} executed ({sandbox.isolation}) -> {args.output}"
+                  + (f": {summary}" if summary else ""), highlight=False)
+    if executed == 0:
+        skipped = counts["malformed"]
+        why = ("it holds no rows" if not skipped else "its only row was skipped (see above)"
+               if skipped == 1 else f"all {skipped} rows were skipped (see above)")
+        console.print(f"[red]error:[/] no row of {escape(str(args.input))} could be executed: {why}")
+        return 2
     return 0
+
+
+# Stage files whose rows carry a solution and its tests (Response and Verdict records).
+CODE_KINDS = ("response", "verdict")
+
+
+def _unreadable_kind(src: Path) -> str | None:
+    """Why a stage file holds rows without code (e.g. a run's seeds.jsonl), else None."""
+    from selfalign.store import file_header
+
+    head = file_header(src)
+    if head is None or head["kind"] in CODE_KINDS:
+        return None
+    return (f"{src} holds {head['kind']!r} records, which carry no code to run; give rows with id, "
+            f"code and tests, or a run's responses.jsonl")
 
 
 def _execute_file(src: Path, dst: Path, sandbox: Sandbox, show_progress: bool = True) -> collections.Counter:
@@ -157,7 +190,11 @@ def _read_programs(src: Path, rows: dict, counts: collections.Counter,
                 skipped()
                 continue
             try:
-                row, program = _parse_row(line, str(lineno))
+                row = json_line(line)
+                if is_header(row):        # a stage file's header line
+                    skipped()
+                    continue
+                program = _program(row, str(lineno))
             except ValueError as exc:
                 # plain print: on a terminal it goes through the progress bar's stderr
                 # redirect and lands above the bar (a rich Console would bypass it)
@@ -169,23 +206,28 @@ def _read_programs(src: Path, rows: dict, counts: collections.Counter,
             yield program
 
 
-def _parse_row(line: str, key: str) -> tuple[dict, Program]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+def _program(row: object, key: str) -> Program:
+    """The program of one row: ``code`` + ``tests`` as given, or a pipeline response's
+    ``solution`` + its ``tests`` collected pytest-style (what the execute stage runs)."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     if not isinstance(row.get("id"), (str, int)) or isinstance(row.get("id"), bool):
         raise ValueError("field 'id' is missing or not a string/number")
-    if not isinstance(row.get("code"), str):
-        raise ValueError("field 'code' is missing or not a string")
+    pipeline_row = "code" not in row and "solution" in row
+    field = "solution" if pipeline_row else "code"
+    if not isinstance(row.get(field), str):
+        raise ValueError(f"field {field!r} is missing or not a string")
     if not isinstance(row.get("tests", ""), str):
         raise ValueError("field 'tests' must be a string")
     timeout = row.get("timeout_s")
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ValueError("field 'timeout_s' must be a positive number")
-    return row, Program(id=key, code=row["code"], tests=row.get("tests", ""), timeout_s=timeout)
+    tests = row.get("tests", "")
+    if pipeline_row:
+        from selfalign.curate.collect import collect_tests
+
+        tests = collect_tests(tests)
+    return Program(id=key, code=row[field], tests=tests, timeout_s=timeout)
 
 
 def _count_lines(path: Path) -> int:
