@@ -45,6 +45,16 @@ def test_bad_config_is_one_line_without_traceback(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_bad_model_or_restart_from_fails_before_the_run_directory_exists(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["run", "--restart-from", "nosuch", "--run-dir", str(run), "--no-progress"]) == 2
+    assert "cannot restart from 'nosuch'" in capsys.readouterr().err
+    assert main(["concepts", "--model", str(tmp_path / "nope.gguf"), "--run-dir", str(run),
+                 "--no-progress"]) == 2
+    assert "model path not found" in capsys.readouterr().err
+    assert not run.exists()
+
+
 def test_stage_without_its_input_says_what_to_do(tmp_path, capsys):
     assert main(["responses", "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
     err = capsys.readouterr().err

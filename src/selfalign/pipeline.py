@@ -70,14 +70,7 @@ def run_pipeline(config: Config, only: list[str] | None = None, restart_from: st
                  progress: bool = True, log: Log = lambda _: None) -> Manifest:
     """Run the configured steps (or ``only`` some, whose inputs must exist); return the manifest."""
     selected = only or config.run.steps
-    unknown = sorted(set(selected) - set(STEP_NAMES))
-    if unknown:
-        raise PipelineError(f"unknown step(s) {', '.join(unknown)}; steps are {', '.join(STEP_NAMES)}")
-    if "execute" in selected:
-        # Refuse before hours of generation when the sandbox cannot isolate programs here.
-        from selfalign.sandbox.pool import isolation_level
-
-        isolation_level(config.execute.isolation)
+    check_before_work(config, selected, restart_from)
     run_dir = Path(config.run.dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest.load_or_create(run_dir, config)
@@ -102,6 +95,34 @@ def run_pipeline(config: Config, only: list[str] | None = None, restart_from: st
     return manifest
 
 
+def check_before_work(config: Config, selected: list[str], restart_from: str | None = None) -> None:
+    """Refuse what can be refused before the run directory is made and before hours of work:
+    unknown steps, a model that cannot load, a sandbox that cannot isolate programs here."""
+    unknown = sorted(set(selected) - set(STEP_NAMES))
+    if unknown:
+        raise PipelineError(f"unknown step(s) {', '.join(unknown)}; steps are {', '.join(STEP_NAMES)}")
+    if restart_from and restart_from not in STEP_NAMES:
+        raise PipelineError(f"cannot restart from {restart_from!r}: unknown step; steps are "
+                            f"{', '.join(STEP_NAMES)}")
+    if _needs_model(config, selected):
+        from selfalign.llm import check_model
+
+        m = config.model
+        check_model(m.model or None, m.backend or None, m.options)
+    if "execute" in selected:
+        from selfalign.sandbox.pool import isolation_level
+
+        isolation_level(config.execute.isolation)
+
+
+def _needs_model(config: Config, selected: list[str]) -> bool:
+    """Whether a selected step loads the model (a generation step, evaluation, training, or
+    seed mining with the model as judge)."""
+    if "seeds" in selected and config.seeds.judge:
+        return True
+    return any(step.name in selected and "model" in step.sections for step in steps())
+
+
 def _inputs_of(step: type[Stage] | ArtifactStep) -> tuple[str, ...]:
     if isinstance(step, ArtifactStep):
         return step.inputs
@@ -109,8 +130,6 @@ def _inputs_of(step: type[Stage] | ArtifactStep) -> tuple[str, ...]:
 
 
 def _forget_from(run_dir: Path, manifest: Manifest, name: str) -> None:
-    if name not in STEP_NAMES:
-        raise PipelineError(f"unknown step {name!r}; steps are {', '.join(STEP_NAMES)}")
     for later in STEP_NAMES[STEP_NAMES.index(name):]:
         manifest.stages.pop(later, None)
         shutil.rmtree(run_dir / ".parts" / later, ignore_errors=True)

@@ -1,6 +1,7 @@
 import pytest
 
-from selfalign.llm import LLMError, embedded_model_path, load_llm, resolve_model
+from selfalign import llm
+from selfalign.llm import LLMError, check_model, embedded_model_path, load_llm, resolve_model
 from selfalign.llm.base import SamplingParams, backend_class
 
 
@@ -35,3 +36,23 @@ def test_sampling_params_validate():
     with pytest.raises(ValueError):
         SamplingParams(n=0)
     assert SamplingParams(stop=["a"]).stop == ("a",)
+
+
+def test_check_model_finds_what_would_fail_to_load_without_loading(tmp_path, monkeypatch):
+    assert check_model(None) == ("llamacpp", embedded_model_path())      # a real GGUF file
+    assert check_model("bigcode/starcoder2-15b")[0] == "transformers"     # hub ids: shape only
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("<html>404</html>")
+    with pytest.raises(LLMError, match="not a GGUF model file"):
+        check_model(str(fake))
+    with pytest.raises(LLMError, match="directory without config.json"):
+        check_model(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    assert check_model(str(tmp_path)) == ("transformers", str(tmp_path))
+    with pytest.raises(LLMError, match="llamacpp backend loads a GGUF file"):
+        check_model(str(tmp_path), "llamacpp")
+    with pytest.raises(LLMError, match=r"unknown option\(s\) n_ctxx"):
+        check_model(None, options={"n_ctxx": 1})
+    monkeypatch.setitem(llm.EXTRAS, "transformers", ("no_such_module_xyz",))
+    with pytest.raises(LLMError, match=r"pip install 'selfalign\[transformers\]'"):
+        check_model(str(tmp_path))

@@ -107,6 +107,47 @@ def test_unknown_step_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_bad_restart_from_is_refused_before_the_run_directory_is_made(tmp_path):
+    config = load_config(None, [f"run.dir={json.dumps(str(tmp_path / 'r'))}", 'run.steps=["seeds"]'])
+    with pytest.raises(PipelineError, match="cannot restart from 'nosuch'.*steps are eval_base"):
+        run_pipeline(config, progress=False, restart_from="nosuch")
+    assert not (tmp_path / "r").exists()
+
+
+def _not_a_model_dir(tmp_path: Path) -> str:
+    (tmp_path / "empty-dir").mkdir()
+    return str(tmp_path / "empty-dir")
+
+
+def _text_named_gguf(tmp_path: Path) -> str:
+    (tmp_path / "fake.gguf").write_text("not a model")
+    return str(tmp_path / "fake.gguf")
+
+
+@pytest.mark.parametrize("make_model, message", [
+    (lambda tmp_path: str(tmp_path / "missing.gguf"), "model path not found"),
+    (_text_named_gguf, "not a GGUF model file"),
+    (_not_a_model_dir, "directory without config.json"),
+])
+def test_a_model_that_cannot_load_is_refused_before_seed_mining(tmp_path, make_model, message):
+    from selfalign.llm import LLMError
+
+    run = tmp_path / "run"
+    overrides = _overrides(tmp_path, "unused", run, **{"model.model": make_model(tmp_path),
+                                                        "run.steps": ["seeds", "concepts"]})
+    with pytest.raises(LLMError, match=message):
+        run_pipeline(load_config(None, overrides), progress=False)
+    assert not run.exists()                       # nothing mined, no half-made run directory
+
+
+def test_a_step_without_the_model_does_not_check_it(tmp_path):
+    run = tmp_path / "run"
+    overrides = _overrides(tmp_path, "unused", run, **{"model.model": str(tmp_path / "missing.gguf"),
+                                                        "run.steps": ["seeds"]})
+    manifest = run_pipeline(load_config(None, overrides), progress=False)
+    assert manifest.stages["seeds"]["status"] == "done"
+
+
 def test_a_run_that_would_execute_refuses_first_when_nothing_can_isolate(tmp_path, monkeypatch):
     from selfalign.sandbox import SandboxError, isolation
 

