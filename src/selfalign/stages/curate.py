@@ -59,6 +59,18 @@ class CurateStage(Stage):
         atomic_write_text(self.run_dir / REPORT_FILE, json.dumps(report.to_dict(), indent=1) + "\n")
 
     @classmethod
+    def summary(cls, run_dir: Path) -> dict[str, Any]:
+        """Which benchmarks the examples were decontaminated against, and which were unavailable."""
+        try:
+            bench = json.loads((run_dir / REPORT_FILE).read_text(encoding="utf-8")).get("benchmarks") or {}
+        except (OSError, ValueError):
+            return {}
+        if not bench:
+            return {"decontamination": {"enabled": False}}
+        return {"decontamination": {"enabled": True, "against": bench.get("texts", {}),
+                                    "unavailable": bench.get("skipped", {})}}
+
+    @classmethod
     def export(cls, run_dir: Path) -> dict[str, str]:
         examples = [ex for ex in read_records(run_dir / "curate.jsonl", "example") if isinstance(ex, Example)]
         _write_sft(run_dir / SFT_FILE, examples)
