@@ -88,3 +88,30 @@ def test_status_of_a_damaged_manifest_is_one_line(tmp_path, capsys):
     assert main(["status", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "manifest.json: not valid JSON" in err and "Traceback" not in err
+
+
+def test_stage_help_says_what_each_stage_reads(capsys):
+    with pytest.raises(SystemExit):
+        main(["seeds", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "needs no earlier stage" in out and "input stage must have finished" not in out
+    with pytest.raises(SystemExit):
+        main(["responses", "--help"])
+    assert "Its input stage, instructions, must have finished" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_bad_set_names_the_override_that_is_wrong(tmp_path, capsys):
+    assert main(["config", "--set", "run.seed=1", "--set", "run.limit=abc", "--set", "responses.n=2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --set run.limit=abc: run.limit should be int") and "defaults" not in err
+    path = tmp_path / "bad.toml"
+    path.write_text('[run]\nlimit = "x"\n')
+    assert main(["config", str(path), "--set", "run.seed=1"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {path}: run.limit should be int")
+
+
+def test_one_row_is_not_rows(tmp_path, capsys):
+    src = tmp_path / "one.jsonl"
+    src.write_text('{"id": 1, "code": "x = 1"}\n')
+    assert main(["execute", str(src), "-o", str(tmp_path / "out.jsonl"), "--no-progress", "--no-cache"]) == 0
+    assert "1 row executed" in capsys.readouterr().err

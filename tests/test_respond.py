@@ -15,3 +15,22 @@ def test_respond_continues_from_the_prefix(embedded_llm):
 def test_cli_respond_prints_the_answer(capsys):
     assert main(["respond", "Say hello.", "--prefix", "Hello", "--max-tokens", "8"]) == 0
     assert capsys.readouterr().out.startswith("Hello")
+
+
+def test_cli_respond_prints_no_trailing_blank_lines(capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "llm"))
+    from servers import FakeOpenAIServer
+
+    class TrailingBlankLines(FakeOpenAIServer):
+        def answer(self, payload):
+            # a model ends its answer with blank lines before the template's next '###'
+            text = "def f():\n    return 1\n\n\n### Instruction"
+            return {"choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 5}}
+
+    with TrailingBlankLines() as server:
+        assert main(["respond", "Write f.", "--model", server.url, "--max-tokens", "16"]) == 0
+    assert capsys.readouterr().out == "def f():\n    return 1\n"

@@ -10,6 +10,7 @@ before any work starts. ``parse_assignment`` is the one ``KEY=VALUE`` parser of 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import json
@@ -38,16 +39,30 @@ def setting(text: str, default: Any = dataclasses.MISSING, factory: Any = datacl
 
 
 def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Defaults of ``cls``, then the TOML file (if any), then ``key.path=value`` overrides."""
-    data: dict[str, Any] = {}
-    sources = ([str(path)] if path is not None else []) + (["--set"] if overrides else [])
-    where = " + ".join(sources) or "defaults"
-    if path is not None:
-        data = read_toml(path)
+    """Defaults of ``cls``, then the TOML file (if any), then ``key.path=value`` overrides.
+    An error names its source: the file, or the one ``--set KEY=VALUE`` that is wrong."""
+    base: dict[str, Any] = read_toml(path) if path is not None else {}
+    data = copy.deepcopy(base)
     for item in overrides or []:
         key, value = parse_assignment(item)
         assign(data, key, value, item)
-    return build(cls, data, where)
+    try:
+        return build(cls, data, str(path) if path is not None else "defaults")
+    except ConfigError:
+        _raise_for_first_bad_source(cls, path, base, overrides or [])
+        raise
+
+
+def _raise_for_first_bad_source(cls: type, path: str | Path | None, data: dict[str, Any],
+                                overrides: list[str]) -> None:
+    """Build again source by source -- the file, then one override more each time -- so the
+    error is labelled with the first source that breaks the config (each build is cheap)."""
+    if path is not None:
+        build(cls, copy.deepcopy(data), str(path))
+    for item in overrides:
+        key, value = parse_assignment(item)
+        assign(data, key, value, item)
+        build(cls, copy.deepcopy(data), f"--set {item}")
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

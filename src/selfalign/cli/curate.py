@@ -189,4 +189,7 @@ def _reported(items):
 
 def _print_summary(out: Path, rows_in: int, examples: int, dropped: Counter) -> None:
     reasons = ", ".join(f"{reason} {n}" for reason, n in dropped.most_common())
-    print(f"{rows_in} rows -> {examples} examples in {out}" + (f"; dropped: {reasons}" if reasons else ""))
+    from selfalign.text import plural
+
+    print(f"{plural(rows_in, 'row')} -> {plural(examples, 'example')} in {out}"
+          + (f"; dropped: {reasons}" if reasons else ""))

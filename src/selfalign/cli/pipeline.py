@@ -27,6 +27,13 @@ STAGE_HELP = {
     "instructions": "C->I: write a new task from each concept list (stage 2)",
     "responses": "I->R: answer each task n times with solution and tests (stage 3)",
 }
+# What each stage command reads: seeds the corpus, the others the stage before them.
+STAGE_INPUT = {
+    "seeds": "It reads the corpora in seeds.sources (or --source) and needs no earlier stage.",
+    "concepts": "Its input stage, seeds, must have finished in the same run directory.",
+    "instructions": "Its input stage, concepts, must have finished in the same run directory.",
+    "responses": "Its input stage, instructions, must have finished in the same run directory.",
+}
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
@@ -50,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="forget this stage's and later stages' outputs, then run")
     p.set_defaults(func=run_command, only=None)
     for name, text in STAGE_HELP.items():
-        s = sub.add_parser(name, help=text, description=f"Run one stage of the pipeline: {text}. "
-                           "Its input stage must have finished in the same run directory.")
+        s = sub.add_parser(name, help=text,
+                           description=f"Run one stage of the pipeline: {text}. {STAGE_INPUT[name]}")
         add_config_options(s)
         if name == "seeds":
             s.add_argument("--source", action="append", default=None, metavar="PATH",

@@ -30,8 +30,10 @@ def run_respond(args: argparse.Namespace) -> int:
 
     llm = load_llm(args.model, args.backend)
     try:
-        print(respond(args.instruction, args.prefix, llm=llm, max_tokens=args.max_tokens,
-                      temperature=args.temperature, seed=args.seed))
+        answer = respond(args.instruction, args.prefix, llm=llm, max_tokens=args.max_tokens,
+                         temperature=args.temperature, seed=args.seed)
+        # the blank lines the model writes before the template's next '###' are not the answer
+        print(answer.rstrip())
     finally:
         llm.close()
     return 0

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selfalign.curate.report import CurationReport
+from selfalign.text import plural
 
 # Licenses the Hugging Face hub lists under these ids (lowercase SPDX); others become "other".
 HUB_LICENSES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0",
@@ -89,7 +90,7 @@ def _funnel(report: CurationReport, info: CardInfo, examples: int) -> list[str]:
         rows = [[name, step.get("in", ""), step.get("kept", ""), _counts(step.get("dropped") or {})]
                 for name, step in info.upstream.items() if step.get("kind") != "artifact"]
         out += ["Pipeline steps (from the run's manifest):", ""] + _table(["step", "in", "kept", "dropped"], rows)
-    out += [f"Curation: {report.rows_in} rows in, {examples} examples out "
+    out += [f"Curation: {plural(report.rows_in, 'row')} in, {plural(examples, 'example')} out "
             f"(policy `{report.policy}`, preference `{report.prefer}`).", ""]
     rows = [[step, reason, n] for step, reasons in report.by_step().items() for reason, n in reasons.items()]
     out += _table(["curation step", "reason", "rows"], rows)

@@ -16,6 +16,7 @@ from typing import Any
 
 from selfalign.evaluate.compare import compare_results
 from selfalign.evaluate.results import read_results
+from selfalign.text import plural
 
 FORMAT = "selfalign-report v1"
 ANOTHER_MODEL = ("selfalign experiment configs/experiment-qwen-0.5b.toml --model PATH/TO/MODEL.gguf "
@@ -109,7 +110,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [f"| {name} | {', '.join(f'{k} {v}' for k, v in s.items())} |" for name, s in report["before_only"].items()]
     if report.get("dataset"):
         d, t = report["dataset"], report["training"]
-        out.append(f"Trained {report.get('base_model', '')} on {d['train']} rows ({d['held_out']} held out) "
+        out.append(f"Trained {report.get('base_model', '')} on {plural(d['train'], 'row')} ({d['held_out']} held out) "
                    f"for {t['steps']} steps ({t['epochs']:.2f} epochs, {t['precision']}): train loss "
                    f"{t['train_loss']:.3f}" + (f", held-out loss {t['eval_loss']:.3f}" if t["eval_loss"] else "") + ".")
     funnel = " -> ".join(f"{name} {f['kept']}" for name, f in report["funnel"].items())
