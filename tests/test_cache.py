@@ -108,3 +108,33 @@ def test_an_option_that_changes_output_misses_and_a_speed_option_hits(tmp_path):
     assert _ask(model, cache)[:2] == (0, 1)
     assert _ask(model, cache, n_ctx=1024)[:2] == (0, 1)           # the context window
     assert _ask(model, cache, n_threads=2, n_batch=64)[:2] == (1, 0)   # speed only
+
+
+def test_a_batching_backend_gets_every_uncached_request_at_once(tmp_path, monkeypatch):
+    """A backend that batches (here llamacpp with parallel) is handed the whole call's misses,
+    so a stage's chunk can fill its sequence slots; a loop backend gets one request at a time."""
+    inner = LlamaCppLLM(embedded_model_path(), LlamaCppOptions(n_ctx=1024, n_threads=1, parallel=4))
+    sizes = []
+    real = inner.generate
+    monkeypatch.setattr(inner, "generate", lambda requests: sizes.append(len(requests)) or real(requests))
+    llm = CachedLLM(inner, tmp_path / "cache.sqlite")
+    requests = [Request(f"x{i} =", SamplingParams(max_tokens=2)) for i in range(7)]
+    llm.generate(requests[:2])
+    sizes.clear()
+    results = llm.generate(requests)
+    assert sizes == [5] and sum(r.cached for r in results) == 2
+    stats = llm.stats()
+    assert stats["prompt_tokens"] == sum(r.completions[0].prompt_tokens for r in results)
+    assert stats["prompt_evaluated"] == inner.prompt_evaluated == stats["prompt_tokens"]
+    llm.close()
+
+
+def test_a_loop_backend_is_called_one_request_at_a_time(tmp_path, embedded_llm, monkeypatch):
+    sizes = []
+    real = embedded_llm.generate
+    monkeypatch.setattr(embedded_llm, "generate",
+                        lambda requests: sizes.append(len(requests)) or real(requests))
+    llm = _Borrowed(embedded_llm, tmp_path / "cache.sqlite")
+    llm.generate([Request(f"y{i} =", SamplingParams(max_tokens=2)) for i in range(3)])
+    assert sizes == [1, 1, 1]
+    llm.close()

@@ -90,6 +90,20 @@ def test_status_of_a_damaged_manifest_is_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and "manifest.json: not valid JSON" in err and "Traceback" not in err
 
 
+def test_funnel_shows_prompt_and_generated_tokens_per_stage():
+    from selfalign.report.funnel import funnel_rows
+    stages = {"concepts": {"status": "done", "in": 4, "kept": 4, "seconds": 9.0, "llm": {
+                  "calls": 4, "cache_hits": 0, "tokens": 38_211, "prompt_tokens": 412_345,
+                  "prompt_evaluated": 151_000}},
+              "execute": {"status": "done", "in": 4, "kept": 1, "dropped": {"exec:fail": 3},
+                          "seconds": 1.0, "llm": {"calls": 0, "tokens": 0, "prompt_tokens": 0}},
+              "responses": {"status": "done", "in": 4, "kept": 4, "seconds": 1.0,
+                            "llm": {"calls": 4, "tokens": 950}}}     # written before prompts counted
+    rows = {row[0]: row for row in funnel_rows({"stages": stages})}
+    assert rows["concepts"][4] == "412k prompt (151k run), 38k out"
+    assert rows["execute"][4] == "" and rows["responses"][4] == "950 out"
+
+
 def test_stage_help_says_what_each_stage_reads(capsys):
     with pytest.raises(SystemExit):
         main(["seeds", "--help"])

@@ -59,3 +59,23 @@ def test_resolved_config_round_trips(tmp_path):
 def test_every_setting_has_help():
     rows = describe(Config)
     assert rows and all(help_text for _, _, help_text in rows)
+
+
+@pytest.mark.parametrize("overrides, size", [
+    ([], 4),                                                   # llamacpp, one sequence at a time
+    (["model.options={parallel = 8}"], 8),                     # as many items as slots
+    (["model.model=http://127.0.0.1:9/v1"], 256),              # a server: a deep queue
+    (["model.backend=vllm", "model.model=org/model"], 512),
+    (["model.backend=transformers", "model.model=org/model", "model.options={batch_size = 32}"], 32),
+    (["run.chunk_size=7", "model.model=http://127.0.0.1:9/v1"], 7),   # set by hand: as given
+])
+def test_chunk_size_zero_is_chosen_by_backend_without_loading_it(tmp_path, overrides, size):
+    from selfalign.stages.context import RunContext
+    config = load_config(None, overrides)
+    assert config.run.chunk_size == (7 if "run.chunk_size=7" in overrides else 0)
+    assert RunContext(config, tmp_path).chunk_size() == size
+
+
+def test_negative_chunk_size_is_refused():
+    with pytest.raises(ConfigError, match="chunk_size"):
+        load_config(None, ["run.chunk_size=-1"])

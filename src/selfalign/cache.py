@@ -5,8 +5,10 @@ output, prompt, every sampling parameter incl. seed and n). The fingerprint name
 the path (``selfalign.llm.fingerprint``), so a model re-exported to the same path, or a changed
 option such as ``n_ctx``, misses instead of replaying another model's answers. A sampled request
 (temperature > 0) without a seed is never cached: replaying one random draw as if it were
-reproducible would be a lie. Each result is committed as soon as it exists, and a backend that
-does not batch is called one request at a time, so a kill -9 loses at most the call in flight.
+reproducible would be a lie. Each result is committed as soon as it exists. A backend that does
+not batch is called one request at a time, so a kill -9 loses at most the call in flight; one
+that batches (a server, vLLM, llamacpp with ``parallel``) gets every uncached request of the call
+at once, a stage's whole chunk, since that is what it needs to be fast.
 """
 
 from __future__ import annotations
@@ -82,19 +84,24 @@ class CachedLLM(LLM):
 
     backend = "cached"
 
-    def __init__(self, inner: LLM, path: str | Path, batch_size: int = 16) -> None:
+    def __init__(self, inner: LLM, path: str | Path) -> None:
         self.inner = inner
         self.model = inner.model
         self.options = inner.options
+        self.batched = inner.batched
         self.cache = ResponseCache(path)
-        self.batch_size = batch_size if inner.batched else 1
         self.hits = 0
         self.misses = 0
-        self.tokens = 0  # completion tokens actually generated (not served from the cache)
+        self.tokens = 0          # completion tokens actually generated (not served from the cache)
+        self.prompt_tokens = 0   # prompt tokens of those fresh completions, one prompt per sample
 
     @property
     def name(self) -> str:
         return self.inner.name
+
+    @property
+    def prompt_evaluated(self) -> int:   # type: ignore[override]
+        return self.inner.prompt_evaluated
 
     def fingerprint(self) -> str:
         return self.inner.fingerprint()
@@ -121,17 +128,22 @@ class CachedLLM(LLM):
         self.hits += sum(r is not None for r in results)
         todo = [i for i, r in enumerate(results) if r is None]
         self.misses += len(todo)
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
+        step = max(1, len(todo)) if self.inner.batched else 1
+        for start in range(0, len(todo), step):
+            chunk = todo[start:start + step]
             for i, fresh in zip(chunk, self.inner.generate([requests[i] for i in chunk])):
                 if cacheable(requests[i]):
                     self.cache.put(keys[i], fresh.completions)
                 self.tokens += sum(c.completion_tokens for c in fresh.completions)
+                self.prompt_tokens += sum(c.prompt_tokens for c in fresh.completions)
                 results[i] = fresh
         return results  # type: ignore[return-value]
 
     def stats(self) -> dict[str, int]:
-        return {"calls": self.misses, "cache_hits": self.hits, "tokens": self.tokens}
+        """Counts of this process: ``prompt_evaluated`` is what the backend really ran through
+        the model after its prefix reuse, ``prompt_tokens`` what the samples' prompts add up to."""
+        return {"calls": self.misses, "cache_hits": self.hits, "tokens": self.tokens,
+                "prompt_tokens": self.prompt_tokens, "prompt_evaluated": self.inner.prompt_evaluated}
 
     def close(self) -> None:
         self.cache.close()

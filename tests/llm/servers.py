@@ -50,6 +50,8 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.models: list[dict[str, Any]] | None = [{"id": "fake-model", "owned_by": "test"}]
+        self.slots: int | None = None         # llama.cpp's GET /props total_slots, when set
+        self.cached_tokens = 0                # reported as usage.prompt_tokens_details (vLLM)
         self.model_requests = 0
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -95,10 +97,12 @@ class FakeOpenAIServer:
                 list(payload.get("stop") or []), payload.get("seed"), i)
             choices.append({"index": i, "text": text, "finish_reason": reason, "logprobs": None})
             used += count
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": used,
+                 "total_tokens": prompt_tokens + used}
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, prompt_tokens)}
         return {"id": "cmpl-test", "object": "text_completion", "model": payload.get("model"),
-                "choices": choices,
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": used,
-                          "total_tokens": prompt_tokens + used}}
+                "choices": choices, "usage": usage}
 
 
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
@@ -110,6 +114,8 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             server.model_requests += 1
+            if self.path == "/props" and server.slots:
+                return self._send(200, json.dumps({"total_slots": server.slots}).encode())
             if self.path.rstrip("/") != "/v1/models" or server.models is None:
                 return self._send(404, b'{"error": "not found"}')
             data = [{**m, "object": "model", "created": time.time()} for m in server.models]

@@ -55,3 +55,20 @@ def test_fingerprint_is_the_files(embedded_llm):
     identity = embedded_llm.identity()
     assert identity["backend"] == "llamacpp" and identity["options"] == {
         "n_ctx": 4096, "n_gpu_layers": 0}                  # threads and n_batch: speed only
+
+
+def test_prompt_evaluated_counts_what_the_binding_did_not_take_from_its_cache(embedded_llm):
+    """n samples of one prompt: the first evaluates it, each later one only its last token
+    again (llama-cpp-python's prefix reuse). A prompt sharing a prefix with the previous one
+    evaluates only the rest. The sum of the samples' prompt_tokens is n times the prompt."""
+    head = "You write small Python functions. " * 8
+    embedded_llm.generate([Request("unrelated =", SamplingParams(max_tokens=1))])
+    before = embedded_llm.prompt_evaluated
+    (result,) = embedded_llm.generate([Request(head + "def add(a, b):", SamplingParams(
+        temperature=0.8, max_tokens=3, n=3, seed=1))])
+    size = result.completions[0].prompt_tokens
+    assert [c.prompt_tokens for c in result.completions] == [size] * 3 and size > 50
+    assert embedded_llm.prompt_evaluated - before == size + 2
+    before = embedded_llm.prompt_evaluated
+    (other,) = embedded_llm.generate([Request(head + "def mul(a, b):", SamplingParams(max_tokens=2))])
+    assert 0 < embedded_llm.prompt_evaluated - before < other.completions[0].prompt_tokens - 40

@@ -135,3 +135,30 @@ def test_parallel_is_in_the_identity_unless_it_is_the_loop():
     assert "parallel" not in LlamaCppOptions(parallel=1).output_options()
     assert LlamaCppOptions(parallel=4).output_options()["parallel"] == 4
     assert LlamaCppOptions().parallel == 1   # opt-in until bench/batching.py is run on a quiet machine
+
+
+def test_prompt_evaluated_matches_llama_cpps_own_count_for_a_fresh_prompt(decoder):
+    """The backend's count of prompt tokens run: the prompt once, plus one token again for each
+    sample that starts from a sibling's cells (n = 5 on 2 slots: 3 of them)."""
+    prompt = "Write a Python function. " * 20 + "\ndef solve():\n"
+    d = decoder(2)
+    (result,) = d.generate([Request(prompt, SamplingParams(temperature=0.8, max_tokens=4, n=5,
+                                                           seed=1))])
+    assert d.prompt_evaluated == result.completions[0].prompt_tokens + 3
+
+
+def test_parallel_backend_is_batched_and_counts_its_prompts():
+    llm = load_llm(options={"n_ctx": 2048, "parallel": 4})
+    try:
+        assert llm.batched
+        (result,) = llm.generate([Request(ADD, SamplingParams(temperature=0.7, max_tokens=3, n=2,
+                                                              seed=3))])
+        # Both samples have a slot: the prompt's cells are copied, nothing evaluated twice.
+        assert llm.prompt_evaluated == result.completions[0].prompt_tokens
+    finally:
+        llm.close()
+    loop = load_llm(options={"n_ctx": 512})
+    try:
+        assert not loop.batched
+    finally:
+        loop.close()

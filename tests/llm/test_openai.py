@@ -181,6 +181,38 @@ def test_fingerprint_without_a_models_route():
         assert client(other).fingerprint() != llm.fingerprint()   # the URL is part of it
 
 
+def test_concurrency_zero_takes_the_servers_slot_count():
+    """llama.cpp's server says how many sequences it decodes at once (GET /props total_slots):
+    that many requests in flight, not more, without the user setting it."""
+    with FakeOpenAIServer(delay=0.15) as server:
+        server.slots = 3
+        llm = client(server)
+        assert llm.options.concurrency == 0 and llm.concurrency() == 3
+        llm.generate([Request(f"p{i}", SamplingParams(max_tokens=2)) for i in range(9)])
+        assert server.max_in_flight == 3
+
+
+def test_concurrency_zero_without_props_is_the_default_and_an_explicit_value_wins():
+    from selfalign.llm.openai import DEFAULT_CONCURRENCY
+    with FakeOpenAIServer(delay=0.1) as server:        # answers 404 to /props, as vLLM does
+        assert client(server).concurrency() == DEFAULT_CONCURRENCY
+        server.slots = 3
+        llm = client(server, concurrency=5)
+        llm.generate([Request(f"p{i}", SamplingParams(max_tokens=2)) for i in range(10)])
+        assert llm.concurrency() == 5 and server.max_in_flight == 5
+
+
+def test_prompt_evaluated_leaves_out_what_the_server_took_from_its_prefix_cache():
+    prompt = "one two three four five six seven eight"          # 8 tokens to the fake server
+    with FakeOpenAIServer() as server:
+        llm = client(server)
+        llm.generate([Request(prompt, SamplingParams(max_tokens=2))])
+        assert llm.prompt_evaluated == 8
+        server.cached_tokens = 6
+        llm.generate([Request(prompt, SamplingParams(max_tokens=2))])
+        assert llm.prompt_evaluated == 8 + 2
+
+
 def test_output_options_leave_out_speed_knobs():
     options = OpenAIOptions(model_name="m", concurrency=3, timeout=9.0, api_key="secret")
     assert options.output_options() == {"model_name": "m"}

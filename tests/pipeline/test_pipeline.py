@@ -104,6 +104,11 @@ def test_end_to_end_funnel_and_lineage(tmp_path):
     dropped = (tmp_path / "run" / "execute.dropped.jsonl").read_text().splitlines()[1:]
     assert all(json.loads(d)["reason"] == "exec:fail" for d in dropped)
     assert json.loads(dropped[0])["record"]["exec"]["error_type"] == "AssertionError"
+    # prompt and generated tokens per generation stage, from the server's usage counts
+    for name in ("concepts", "instructions", "responses"):
+        llm = stages[name]["llm"]
+        assert llm["tokens"] > 0 and 0 < llm["prompt_evaluated"] <= llm["prompt_tokens"], name
+    assert stages["execute"]["llm"]["prompt_tokens"] == 0
     # what each decontamination ran against is in the manifest, not in a warning
     assert stages["seeds"]["decontamination"] == {"enabled": False}
     decontam = stages["curate"]["decontamination"]

@@ -113,11 +113,25 @@ class LLM:
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     # Capabilities, read by callers instead of isinstance checks.
     supports_seed: ClassVar[bool] = True
-    batched: ClassVar[bool] = False
+    # Takes many requests per generate() call and runs them together (an instance may decide
+    # from its options, e.g. llamacpp with parallel > 1); callers then hand over whole chunks.
+    batched: bool = False
+    # Items per committed chunk when run.chunk_size is 0 (auto): small where one request takes
+    # seconds (a kill loses little), large where the backend needs a deep queue to be fast.
+    chunk_size: ClassVar[int] = 4
 
     def __init__(self, model: str, options: BackendOptions | None = None) -> None:
         self.model = model
         self.options = options or self.Options()
+        # Prompt tokens actually run through the model so far, after whatever prefix reuse the
+        # backend does (the n samples of one prompt, a shared system paragraph); a backend that
+        # cannot tell counts every prompt token it sent.
+        self.prompt_evaluated = 0
+
+    @classmethod
+    def suggested_chunk_size(cls, options: dict[str, Any]) -> int:
+        """``run.chunk_size`` when it is 0 (auto), from the backend's raw options."""
+        return cls.chunk_size
 
     @property
     def name(self) -> str:

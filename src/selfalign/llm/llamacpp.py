@@ -76,6 +76,13 @@ class LlamaCppLLM(LLM):
                 raise LLMError(f"llama.cpp could not load {model}: {exc}") from None
         self.n_ctx = self._llama.n_ctx()
         self._decoder = None            # the batched path's own context, made on first use
+        self.batched = opts.parallel > 1
+
+    @classmethod
+    def suggested_chunk_size(cls, options: dict[str, Any]) -> int:
+        # One item takes seconds on a CPU, so a chunk stays small; with batched decoding it
+        # holds at least as many requests as there are sequence slots to fill.
+        return max(cls.chunk_size, int(options.get("parallel", 1)))
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -86,7 +93,11 @@ class LlamaCppLLM(LLM):
                 from selfalign.llm.llamacpp_batch import BatchDecoder
                 with _quiet_stderr():
                     self._decoder = BatchDecoder(self._llama, self.options.parallel)
-            return self._decoder.generate(requests)
+            before = self._decoder.prompt_evaluated
+            try:
+                return self._decoder.generate(requests)
+            finally:
+                self.prompt_evaluated += self._decoder.prompt_evaluated - before
         return [Result([self._sample(r, i) for i in range(r.params.n)]) for r in requests]
 
     def chat_template(self) -> str | None:
@@ -117,6 +128,7 @@ class LlamaCppLLM(LLM):
             top_k=p.top_k, min_p=p.min_p, stop=list(p.stop) or None)
         if p.seed is not None:
             kwargs["seed"] = p.seed + index
+        self.prompt_evaluated += len(prompt_tokens) - _reused_prefix(self._llama, prompt_tokens)
         out = self._llama.create_completion(prompt_tokens, **kwargs)
         choice, usage = out["choices"][0], out["usage"]
         return Completion(text=choice["text"], finish_reason=choice["finish_reason"] or "stop",
@@ -132,6 +144,19 @@ class LlamaCppLLM(LLM):
         if llama is not None:
             llama.close()
             self._llama = None
+
+
+def _reused_prefix(llama: Any, tokens: list[int]) -> int:
+    """How many leading prompt tokens llama-cpp-python will take from the KV cache instead of
+    evaluating (its ``Llama.generate`` rule: the longest common prefix with what the context
+    holds, less one when the whole prompt matches, so its last token is run for fresh logits)."""
+    held = llama._input_ids.tolist()
+    common = 0
+    for a, b in zip(held, tokens):
+        if a != b:
+            break
+        common += 1
+    return common - 1 if common == len(tokens) and common else common
 
 
 @contextlib.contextmanager

@@ -97,6 +97,7 @@ class BatchDecoder:
         self._mem = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.prompt_evaluated = 0       # prompt tokens decoded, re-evaluated last tokens included
         self._vocab = llama._model.vocab
         self._bos = llama.token_bos()
         self._piece = (llama_cpp.ctypes.c_char * 32)()
@@ -208,9 +209,11 @@ class BatchDecoder:
             seq = self._new_sequence(group, slot)
             seq.pos, seq.next_token = last, group.tokens[last]
             running[slot] = seq
+            self.prompt_evaluated += 1
 
     def _eval_prompt(self, tokens: list[int], slot: int) -> int:
         """Decode a prompt into ``slot`` in chunks of n_batch; the batch row of its last logits."""
+        self.prompt_evaluated += len(tokens)
         for start in range(0, len(tokens), self.n_batch):
             chunk = tokens[start:start + self.n_batch]
             self._fill([(t, start + j, slot, start + j == len(tokens) - 1)
@@ -287,6 +290,7 @@ class BatchDecoder:
             group.live.discard(seq.slot)
             nxt = running[seq.slot] = self._new_sequence(group, seq.slot)
             nxt.pos, nxt.next_token = last, group.tokens[last]
+            self.prompt_evaluated += 1
             return
         self._lib.llama_memory_seq_rm(self._mem, seq.slot, -1, -1)
         group.live.discard(seq.slot)

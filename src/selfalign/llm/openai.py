@@ -7,7 +7,7 @@ backoff and jitter, honouring ``Retry-After``; anything else, or the last failed
 ``LLMError`` naming the URL, the status and the start of the body.
 
 Trade-off: the standard library's ``urllib`` instead of an async client. One thread per in-flight
-request is cheap at the concurrency a single server sustains (tens), and it keeps the backend
+request is cheap at the concurrency a single server sustains (tens to a few hundred), and it keeps the backend
 free of dependencies. Servers that ignore ``n`` (llama.cpp's) are topped up with extra requests.
 The fingerprint is the URL, the served name and what ``GET {base_url}/models`` says about it, so
 a server restarted on another model is another model to the cache. top_k and min_p are sent only
@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,6 +44,9 @@ RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 SNIPPET_CHARS = 300
 # Fields of a /models entry that name the model; "created" is the time of the answer on vLLM.
 MODEL_FIELDS = ("id", "root", "parent", "owned_by", "meta")
+# Requests in flight when the server does not say how many it runs at once. vLLM batches up to
+# its max_num_seqs (256 by default) and queues the rest, so a deep queue only helps it.
+DEFAULT_CONCURRENCY = 64
 
 
 @dataclass
@@ -52,8 +56,9 @@ class OpenAIOptions(BackendOptions):
                 "llama.cpp's server accepts any)"})
     api_key: str | None = field(default=None, metadata=speed_only(
         "bearer token; default: the OPENAI_API_KEY environment variable, else none"))
-    concurrency: int = field(default=8, metadata=speed_only(
-        "requests in flight at once"))
+    concurrency: int = field(default=0, metadata=speed_only(
+        "requests in flight at once; 0 = the server's own slot count where it says (llama.cpp's "
+        f"/props total_slots), else {DEFAULT_CONCURRENCY} (vLLM queues and batches what it gets)"))
     timeout: float = field(default=300.0, metadata=speed_only(
         "seconds to wait for the server on one request before retrying it"))
     retries: int = field(default=5, metadata=speed_only(
@@ -69,8 +74,8 @@ class OpenAIOptions(BackendOptions):
         "output": False})
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise LLMError("option 'concurrency' must be at least 1")
+        if self.concurrency < 0:
+            raise LLMError("option 'concurrency' must be 0 (auto) or more")
         if self.retries < 0:
             raise LLMError("option 'retries' must be 0 or more")
 
@@ -94,6 +99,7 @@ class OpenAILLM(LLM):
     Options = OpenAIOptions
     supports_seed = True   # passed through; whether it is honoured is the server's business
     batched = True         # requests run concurrently
+    chunk_size = 256       # deep enough to keep a server's batch full; a kill loses one chunk
 
     def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
         super().__init__(model.rstrip("/"), options)
@@ -104,6 +110,8 @@ class OpenAILLM(LLM):
         self._api_key = self.options.api_key or os.environ.get("OPENAI_API_KEY")
         self._fingerprint: str | None = None
         self._template: str | None = None
+        self._concurrency = self.options.concurrency or None
+        self._usage_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -143,12 +151,29 @@ class OpenAILLM(LLM):
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         if not requests:
             return []
-        pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="openai")
+        pool = ThreadPoolExecutor(self.concurrency(), thread_name_prefix="openai")
         try:
             return list(pool.map(self._complete, requests))
         finally:
             # On the first error, drop queued requests instead of sending them.
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def concurrency(self) -> int:
+        """Requests in flight: the option, else the server's slot count (asked once)."""
+        if self._concurrency is None:
+            self._concurrency = self.server_slots() or DEFAULT_CONCURRENCY
+        return self._concurrency
+
+    def server_slots(self) -> int | None:
+        """How many sequences the server decodes at once, where it says: llama.cpp's server
+        answers ``GET /props`` (beside ``/v1``) with ``total_slots``; None elsewhere."""
+        root = self.model[:-len("/v1")] if self.model.endswith("/v1") else self.model
+        try:
+            body = self._send_once(root + "/props", None)
+        except (_Rejected, _Transient):
+            return None
+        slots = body.get("total_slots") if isinstance(body, dict) else None
+        return slots if isinstance(slots, int) and slots > 0 else None
 
     def _complete(self, request: Request) -> Result:
         """One prompt; tops up the choices when the server returned fewer than ``n``."""
@@ -163,7 +188,10 @@ class OpenAILLM(LLM):
     def _choices(self, prompt: str, params: SamplingParams, n: int,
                  seed: int | None) -> list[Completion]:
         body = self._send(self.url, json.dumps(self._payload(prompt, params, n, seed)).encode())
-        return parse_choices(body, self.url)
+        completions = parse_choices(body, self.url)
+        with self._usage_lock:
+            self.prompt_evaluated += evaluated_prompt_tokens(body)
+        return completions
 
     def _payload(self, prompt: str, params: SamplingParams, n: int,
                  seed: int | None) -> dict[str, Any]:
@@ -246,6 +274,17 @@ def parse_choices(body: dict[str, Any], url: str) -> list[Completion]:
     shares = _split_tokens(int(usage.get("completion_tokens") or 0), texts)
     return [Completion(text, reason, prompt_tokens, share)
             for text, reason, share in zip(texts, reasons, shares)]
+
+
+def evaluated_prompt_tokens(body: dict[str, Any]) -> int:
+    """Prompt tokens the server ran for one answer: its usage less the tokens it says came from
+    its prefix cache (``usage.prompt_tokens_details.cached_tokens``, where reported)."""
+    usage = body.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    try:
+        return max(0, int(usage.get("prompt_tokens") or 0) - int(details.get("cached_tokens") or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _finish_reason(reason: Any) -> str:

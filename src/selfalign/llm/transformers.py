@@ -75,6 +75,10 @@ class TransformersLLM(LLM):
     supports_seed = True
     batched = True
 
+    @classmethod
+    def suggested_chunk_size(cls, options: dict[str, Any]) -> int:
+        return max(cls.chunk_size, int(options.get("batch_size", 8)))
+
     def __init__(self, model: str, options: TransformersOptions | None = None) -> None:
         super().__init__(model, options)
         self.torch = require("torch", "transformers")
@@ -175,6 +179,7 @@ class TransformersLLM(LLM):
                 logits_processor=hf.LogitsProcessorList([_RowSampler(torch, rows)]),
                 stopping_criteria=hf.StoppingCriteriaList([stopper]))
         lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        self.prompt_evaluated += int(sum(lengths))     # every row runs its own prompt
         for b, row in enumerate(rows):
             row.prompt_tokens = int(lengths[b])
             stopper.finish(row, b, output[b, width:].tolist())

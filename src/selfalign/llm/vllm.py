@@ -46,6 +46,7 @@ class VLLMLLM(LLM):
     Options = VLLMOptions
     supports_seed = True
     batched = True
+    chunk_size = 512     # continuous batching wants a deep queue; a kill loses minutes at most
 
     def __init__(self, model: str, options: VLLMOptions | None = None) -> None:
         super().__init__(model, options)
@@ -88,6 +89,9 @@ class VLLMLLM(LLM):
         outputs = self.engine.generate([r.prompt for r in requests],
                                        [self.sampling_params(r.params) for r in requests],
                                        use_tqdm=False)
+        for output in outputs:   # a request's samples share one prompt; prefix caching reuses more
+            self.prompt_evaluated += (len(output.prompt_token_ids or ())
+                                      - (getattr(output, "num_cached_tokens", 0) or 0))
         return [to_result(output) for output in outputs]
 
     def chat_template(self) -> str | None:

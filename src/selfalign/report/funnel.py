@@ -1,5 +1,9 @@
-"""The funnel table: for each stage, records in, kept, dropped by reason, and time; for each
-artifact step (an evaluation), its summary in place of the counts."""
+"""The funnel table: for each stage, records in, kept, dropped by reason, LLM tokens and time;
+for each artifact step (an evaluation), its summary in place of the counts.
+
+Tokens are those of fresh LLM calls (cache hits cost nothing): the prompt tokens of every sample,
+how many of them the backend really evaluated after reusing a shared prefix, and the tokens it
+generated, e.g. ``412k prompt (151k run), 38k out``."""
 
 from __future__ import annotations
 
@@ -10,11 +14,12 @@ from rich.table import Table
 TOP_REASONS = 4
 
 
-def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     rows = []
     for name, entry in manifest.get("stages", {}).items():
         if entry.get("kind") == "artifact":
-            rows.append((name, "", "", _artifact_summary(entry), _time(entry)))
+            rows.append((name, "", "", _artifact_summary(entry), tokens(entry.get("llm", {})),
+                         _time(entry)))
             continue
         dropped = entry.get("dropped", {})
         reasons = sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -22,8 +27,28 @@ def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str, str]
         if len(reasons) > TOP_REASONS:
             shown += f", +{len(reasons) - TOP_REASONS} more"
         rows.append((name, str(entry.get("in", "")), str(entry.get("kept", "")),
-                     f"{sum(dropped.values())}" + (f" ({shown})" if shown else ""), _time(entry)))
+                     f"{sum(dropped.values())}" + (f" ({shown})" if shown else ""),
+                     tokens(entry.get("llm", {})), _time(entry)))
     return rows
+
+
+def tokens(llm: dict[str, int]) -> str:
+    """``412k prompt (151k run), 38k out``; empty for a step that generated nothing. Manifests
+    written before prompt tokens were counted show the output tokens alone."""
+    if not llm.get("tokens") and not llm.get("prompt_tokens"):
+        return ""
+    out = f"{_count(llm.get('tokens', 0))} out"
+    if "prompt_tokens" not in llm:
+        return out
+    run = f" ({_count(llm['prompt_evaluated'])} run)" if "prompt_evaluated" in llm else ""
+    return f"{_count(llm['prompt_tokens'])} prompt{run}, {out}"
+
+
+def _count(n: int) -> str:
+    for size, unit in ((1_000_000, "M"), (1_000, "k")):
+        if n >= size:
+            return f"{n / size:.1f}{unit}" if n < 10 * size else f"{n // size}{unit}"
+    return str(n)
 
 
 def _time(entry: dict[str, Any]) -> str:
@@ -43,7 +68,8 @@ def _artifact_summary(entry: dict[str, Any]) -> str:
 def funnel_table(manifest: dict[str, Any]) -> Table:
     table = Table(title="selfalign funnel", title_justify="left")
     for column, justify in (("stage", "left"), ("in", "right"), ("kept", "right"),
-                            ("dropped (top reasons)", "left"), ("time", "right")):
+                            ("dropped (top reasons)", "left"), ("LLM tokens", "left"),
+                            ("time", "right")):
         table.add_column(column, justify=justify, overflow="fold")
     for row in funnel_rows(manifest):
         table.add_row(*row)

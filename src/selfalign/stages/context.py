@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from selfalign.manifest import NO_LLM
 from selfalign.settings import Config
 
 if TYPE_CHECKING:
@@ -38,6 +39,21 @@ class RunContext:
             self._llm = CachedLLM(llm, self.run_dir / "cache.sqlite") if m.cache else llm
         return self._llm
 
+    def chunk_size(self) -> int:
+        """``run.chunk_size``, or when it is 0 (auto) what the model's backend suggests (small
+        for a CPU backend, hundreds for vLLM and servers), known without loading the model."""
+        size = self.config.run.chunk_size
+        if size:
+            return size
+        from selfalign.llm import LLM, LLMError, backend_class, resolve_model
+
+        m = self.config.model
+        try:
+            backend = backend_class(resolve_model(m.model or None, m.backend or None)[0])
+        except LLMError:        # a stage that needs the model says so itself, when it loads it
+            return LLM.chunk_size
+        return backend.suggested_chunk_size(m.options)
+
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
             from selfalign.sandbox import Sandbox
@@ -61,9 +77,9 @@ class RunContext:
         return {"name": self._llm.name, **self._llm.identity()}
 
     def llm_stats(self) -> dict[str, int]:
-        """LLM calls made, cache hits and generated tokens so far in this process."""
+        """LLM calls made, cache hits, generated and prompt tokens so far in this process."""
         stats = getattr(self._llm, "stats", None)
-        return stats() if stats else {"calls": 0, "cache_hits": 0, "tokens": 0}
+        return stats() if stats else dict(NO_LLM)
 
     def close(self) -> None:
         for resource in (self._llm, self._sandbox):
