@@ -1,10 +1,11 @@
-"""Regenerate the figures the README quotes from the bench outputs kept in ``bench/results/``.
+"""Regenerate the figures the README and docs quote from the bench outputs kept in ``bench/results/``.
 
-Each README block between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` is rewritten
-from the newest result files; nothing in it is typed by hand. ``--check`` exits 1 when a block is
-not what the results say (the test suite runs it, so the README cannot go stale silently).
+Each block between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in README.md and
+docs/benchmarks.md is rewritten from the newest result files; nothing in it is typed by hand.
+``--check`` exits 1 when a block is not what the results say (the test suite runs it, so the
+figures cannot go stale silently).
 
-    python bench/figures.py            # rewrite README.md
+    python bench/figures.py            # rewrite README.md and docs/benchmarks.md
     python bench/figures.py --check    # verify only
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 README = REPO / "README.md"
+BENCHMARKS = REPO / "docs" / "benchmarks.md"
 
 
 def _find(path: Path, pattern: str) -> re.Match:
@@ -70,34 +72,51 @@ def agreement_rows() -> list[str]:
     return rows
 
 
-def blocks() -> dict[str, str]:
+def prompt_tables() -> str:
+    """bench/prompts.py's outputs as they are: the command, then its table."""
+    parts = []
+    for name in ("prompts-embedded.txt", "prompts-qwen.txt"):
+        lines = (RESULTS / name).read_text(encoding="utf-8").splitlines()
+        command = lines[0].removeprefix("$ ")
+        table = [line for line in lines if line.startswith("|")]
+        total = next(line for line in lines if line.startswith("prompt tokens evaluated"))
+        parts.append("\n".join([f"`{command}`", "", *table, "", total.capitalize() + "."]))
+    return "\n\n".join(parts)
+
+
+def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
                  "|---|---|---|", *agreement_rows()]
-    return {"perf": "\n".join(perf), "agreement": "\n".join(agreement)}
+    return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement)},
+            BENCHMARKS: {"prompts": prompt_tables()}}
 
 
-def render(text: str) -> str:
-    for name, body in blocks().items():
+def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
+    for name, body in file_blocks.items():
         pattern = re.compile(rf"(<!-- figures:{name} -->\n)(?:.*?\n)?(<!-- /figures:{name} -->)", re.DOTALL)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- figures:{name} --> block")
+            raise SystemExit(f"{where.relative_to(REPO)} has no <!-- figures:{name} --> block")
         text = pattern.sub(lambda m: m[1] + body + "\n" + m[2], text)
     return text
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a figure is stale")
     args = parser.parse_args()
-    current = README.read_text(encoding="utf-8")
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("README.md figures are stale: run python bench/figures.py", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(wanted, encoding="utf-8")
+    stale = []
+    for path, file_blocks in blocks().items():
+        current = path.read_text(encoding="utf-8")
+        wanted = render(current, file_blocks, path)
+        if wanted == current:
+            continue
+        stale.append(str(path.relative_to(REPO)))
+        if not args.check:
+            path.write_text(wanted, encoding="utf-8")
+    if args.check and stale:
+        print(f"stale figures in {', '.join(stale)}: run python bench/figures.py", file=sys.stderr)
+        return 1
     return 0
 
 

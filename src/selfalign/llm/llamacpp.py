@@ -128,7 +128,8 @@ class LlamaCppLLM(LLM):
             top_k=p.top_k, min_p=p.min_p, stop=list(p.stop) or None)
         if p.seed is not None:
             kwargs["seed"] = p.seed + index
-        self.prompt_evaluated += len(prompt_tokens) - _reused_prefix(self._llama, prompt_tokens)
+        self.prompt_evaluated += len(prompt_tokens) - reused_prefix(
+            self._llama._input_ids.tolist(), prompt_tokens)
         out = self._llama.create_completion(prompt_tokens, **kwargs)
         choice, usage = out["choices"][0], out["usage"]
         return Completion(text=choice["text"], finish_reason=choice["finish_reason"] or "stop",
@@ -146,11 +147,10 @@ class LlamaCppLLM(LLM):
             self._llama = None
 
 
-def _reused_prefix(llama: Any, tokens: list[int]) -> int:
-    """How many leading prompt tokens llama-cpp-python will take from the KV cache instead of
-    evaluating (its ``Llama.generate`` rule: the longest common prefix with what the context
-    holds, less one when the whole prompt matches, so its last token is run for fresh logits)."""
-    held = llama._input_ids.tolist()
+def reused_prefix(held: Sequence[int], tokens: Sequence[int]) -> int:
+    """How many leading prompt tokens llama-cpp-python takes from the KV cache instead of
+    evaluating, when the context holds ``held`` (its ``Llama.generate`` rule: the longest common
+    prefix, less one when the whole prompt matches, so its last token is run for fresh logits)."""
     common = 0
     for a, b in zip(held, tokens):
         if a != b:
