@@ -169,3 +169,30 @@ def test_kill9_mid_stage_then_resume_gives_the_same_output(tmp_path, stage):
         assert _stage_rows(killed_dir, name) == _stage_rows(tmp_path / "fresh", name), name
     assert (killed_dir / "sft.jsonl").read_bytes() == (tmp_path / "fresh" / "sft.jsonl").read_bytes()
     assert not (killed_dir / ".parts").exists() or not any((killed_dir / ".parts").iterdir())
+
+
+@pytest.mark.slow
+def test_kill9_during_a_llamacpp_batch_then_resume_gives_the_same_output(tmp_path):
+    """The embedded model with batched decoding (parallel = 4): each chunk's requests go to the
+    batch decoder in one call, a sample's text depends on that batch, and a kill -9 in the middle
+    of the stage must still resume to exactly the uninterrupted run's records: finished chunks
+    are kept, the chunk in flight is sent again as the same batch."""
+    small = {"model.model": "", "concepts.max_tokens": 24, "instructions.max_tokens": 48,
+             "run.steps": ["seeds", "concepts", "instructions"]}
+    batched = ["model.options={parallel = 4, n_ctx = 2048, n_threads = 1}"]
+    fresh = _overrides(tmp_path, "", tmp_path / "fresh", **small) + batched
+    run_pipeline(load_config(None, fresh), progress=False)
+    killed_dir = tmp_path / "killed"
+    overrides = _overrides(tmp_path, "", killed_dir, **small) + batched
+    _kill_when(_run_cli(overrides), killed_dir / ".parts" / "concepts")
+    assert json.loads((killed_dir / "manifest.json").read_text())["stages"]["concepts"]["status"] == "running"
+    done = _run_cli(overrides)
+    _, err = done.communicate(timeout=600)
+    assert done.returncode == 0, err
+    for name in ("concepts", "instructions"):
+        kept = _stage_rows(killed_dir, name)
+        assert kept == _stage_rows(tmp_path / "fresh", name), name
+        dropped = (killed_dir / f"{name}.dropped.jsonl").read_text()
+        assert dropped == (tmp_path / "fresh" / f"{name}.dropped.jsonl").read_text(), name
+    assert len(_stage_rows(killed_dir, "concepts")) + len(
+        (killed_dir / "concepts.dropped.jsonl").read_text().splitlines()[1:]) == 6
