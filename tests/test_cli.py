@@ -100,8 +100,8 @@ def test_funnel_shows_prompt_and_generated_tokens_per_stage():
               "responses": {"status": "done", "in": 4, "kept": 4, "seconds": 1.0,
                             "llm": {"calls": 4, "tokens": 950}}}     # written before prompts counted
     rows = {row[0]: row for row in funnel_rows({"stages": stages})}
-    assert rows["concepts"][4] == "412k prompt (151k run), 38k out"
-    assert rows["execute"][4] == "" and rows["responses"][4] == "950 out"
+    assert rows["concepts"][5] == "412k prompt (151k run), 38k out"
+    assert rows["execute"][5] == "" and rows["responses"][5] == "950 out"
 
 
 def test_stage_help_says_what_each_stage_reads(capsys):
@@ -129,3 +129,15 @@ def test_one_row_is_not_rows(tmp_path, capsys):
     src.write_text('{"id": 1, "code": "x = 1"}\n')
     assert main(["execute", str(src), "-o", str(tmp_path / "out.jsonl"), "--no-progress", "--no-cache"]) == 0
     assert "1 row executed" in capsys.readouterr().err
+
+
+def test_funnel_rows_keep_one_unit_and_show_the_limit_cut():
+    from selfalign.report.funnel import funnel_rows
+    stages = {"seeds": {"status": "done", "in": 761, "out": 761, "kept": 121, "dropped": {"dedup:near": 640}},
+              "concepts": {"status": "done", "in": 12, "out": 12, "kept": 10, "dropped": {"truncated": 2}},
+              "instructions": {"status": "done", "in": 10, "out": 10, "kept": 9, "dropped": {"truncated": 1}},
+              "responses": {"status": "done", "in": 9, "out": 18, "kept": 1,
+                            "dropped": {"truncated": 12, "no_tests": 5}}}
+    rows = {row[0]: row for row in funnel_rows({"stages": stages, "config": {"run": {"limit": 12}}})}
+    assert rows["concepts"][1:4] == ("12 of 121 (run.limit)", "12", "10")
+    assert rows["responses"][1:5] == ("9", "18", "1", "17 (truncated 12, no_tests 5)")

@@ -32,13 +32,17 @@ def test_good_response_splits_solution_and_tests():
 
 def test_truncated_response_has_no_closed_test_block():
     cut = GOOD[: GOOD.index("assert running_max([3")]
-    assert parse_response(cut) == Drop("no_tests")
+    assert parse_response(cut) == Drop("no_tests", "1 code block: the solution, and no block of tests after it")
 
 
 def test_no_code_and_no_asserts():
     assert parse_response("I would loop over the list.") == Drop("no_code")
     only_code = "```python\ndef f():\n    return 1\n```\n\n```python\nprint(f())\n```"
-    assert parse_response(only_code) == Drop("no_tests")
+    assert parse_response(only_code) == Drop(
+        "no_tests", "2 code blocks: the solution and 1 without assert, def test_ or a Test class")
+    headed = "```python\ndef f():\n    return 1\n```\n\nTests:\n```python\nprint(f())\n```"
+    assert parse_response(headed) == Drop(
+        "no_tests", "the block under the tests header has no assert, def test_ or Test class")
 
 
 def test_unmarked_blocks_fall_back_to_first_and_last_with_asserts():

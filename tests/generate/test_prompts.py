@@ -140,3 +140,24 @@ def test_a_stage_prompts_in_chat_and_records_the_format(tmp_path):
     name = "concepts.dropped.jsonl" if isinstance(made, Dropped) else "concepts.jsonl"
     (tmp_path / name).write_text(json.dumps(made.to_dict()) + "\n")
     assert formats_used(tmp_path, "concepts") == {"format": ["chat"]}
+
+
+def test_a_dropped_response_carries_the_instruction_it_answered():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "llm"))
+    from servers import FakeOpenAIServer
+
+    from selfalign.records import Dropped, Instruction
+    from selfalign.stages.responses import ResponsesStage
+
+    ins = Instruction(parent_id="c1", seed_id="s1", instruction="Write add(a, b).",
+                      properties={"category": "function"})
+    with FakeOpenAIServer() as server:     # answers prose: no code block, so a no_code drop
+        llm = OpenAILLM(server.url, OpenAIOptions(retries=0))
+        out = list(ResponsesStage(ResponsesConfig(fewshot=1, n=2, format="completion"), 0, llm,
+                                  POOL).run([(0, ins)]))
+    assert [d.reason for d in out] == ["no_code", "no_code"] and all(isinstance(d, Dropped) for d in out)
+    assert all(d.record["instruction"] == "Write add(a, b)." and d.record["parent_id"] == ins.id
+               for d in out)

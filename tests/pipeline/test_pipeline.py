@@ -196,3 +196,17 @@ def test_kill9_during_a_llamacpp_batch_then_resume_gives_the_same_output(tmp_pat
         assert dropped == (tmp_path / "fresh" / f"{name}.dropped.jsonl").read_text(), name
     assert len(_stage_rows(killed_dir, "concepts")) + len(
         (killed_dir / "concepts.dropped.jsonl").read_text().splitlines()[1:]) == 6
+
+
+def test_a_rerun_with_nothing_to_do_says_so(tmp_path, capsys):
+    from selfalign.cli import main
+    with ScriptedServer() as server:
+        args = ["run", "--no-progress"]
+        for item in _overrides(tmp_path, server.url, tmp_path / "run"):
+            args += ["--set", item]
+        assert main(args) == 0
+        first = capsys.readouterr().out
+        assert main(args) == 0
+        again = capsys.readouterr().out
+    assert "already complete" not in first
+    assert "already complete" in again and "curate" in again

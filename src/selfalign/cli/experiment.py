@@ -42,16 +42,18 @@ def experiment_command(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from selfalign.cli.pipeline import print_summary, resolve
+    from selfalign.cli.pipeline import finished_steps, print_summary, resolve
     from selfalign.evaluate.before_after import render_markdown
     from selfalign.experiment import ablation_markdown, run_experiment
     from selfalign.manifest import Manifest
 
     config = resolve(args)
     run_dir = Path(config.run.dir)
+    before = finished_steps(run_dir)
     reports = run_experiment(config, ablation=args.ablation, progress=not args.no_progress,
                              log=logging.getLogger("selfalign.pipeline").info)
-    print_summary(run_dir, Manifest.read(run_dir / "manifest.json"))
+    print_summary(run_dir, Manifest.read(run_dir / "manifest.json"),
+                  nothing_ran=bool(before) and before == finished_steps(run_dir))
     console = Console()
     console.print(render_markdown(next(iter(reports.values()))), markup=False)
     if args.ablation:

@@ -93,19 +93,39 @@ def run_command(args: argparse.Namespace) -> int:
 
     config = resolve(args)
     log = logging.getLogger("selfalign.pipeline").info
+    before = finished_steps(Path(config.run.dir))
     manifest = run_pipeline(config, only=args.only, restart_from=args.restart_from,
                             progress=not args.no_progress, log=log)
-    print_summary(Path(config.run.dir), {"stages": manifest.stages})
+    print_summary(Path(config.run.dir), {"stages": manifest.stages, "config": manifest.config},
+                  nothing_ran=bool(before) and before == finished_steps(Path(config.run.dir)))
     return 0
 
 
-def print_summary(run_dir: Path, manifest: dict) -> None:
+def finished_steps(run_dir: Path) -> dict[str, float | None]:
+    """When each step of a run last finished, from its manifest ({} when there is none)."""
+    from selfalign.manifest import Manifest
+    from selfalign.store import InputError
+
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        stages = Manifest.read(path).get("stages", {})
+    except InputError:
+        return {}
+    return {name: entry.get("finished") for name, entry in stages.items()}
+
+
+def print_summary(run_dir: Path, manifest: dict, nothing_ran: bool = False) -> None:
     from rich.console import Console
 
     from selfalign.report.funnel import funnel_table
 
     console = Console()
     console.print(funnel_table(manifest))
+    if nothing_ran:
+        console.print("already complete: every step had finished, so nothing ran (the times are "
+                      "the earlier run's); --restart-from STEP redoes a step and those after it")
     levels = manifest.get("stages", {}).get("execute", {}).get("isolation")
     if levels:
         console.print(f"sandbox:       {', '.join(levels)} (the isolation every verdict ran under)")

@@ -129,8 +129,13 @@ def parse_response(text: str) -> ParsedResponse | Drop:
     solution = blocks[_solution_block(text, blocks)].code
     section = locate_tests(text)
     tests = section[1] if section else None
-    if tests is None or not TEST_CODE.search(tests):
-        return Drop("no_tests")
+    if tests is None:
+        others = len(blocks) - 1
+        return Drop("no_tests", f"{len(blocks)} code block{'s' if len(blocks) != 1 else ''}: the "
+                    "solution" + (f" and {others} without assert, def test_ or a Test class"
+                                  if others else ", and no block of tests after it"))
+    if not TEST_CODE.search(tests):
+        return Drop("no_tests", "the block under the tests header has no assert, def test_ or Test class")
     for name, code in (("solution", solution), ("tests", tests)):
         try:
             ast.parse(code)

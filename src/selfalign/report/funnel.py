@@ -1,5 +1,9 @@
-"""The funnel table: for each stage, records in, kept, dropped by reason, LLM tokens and time;
-for each artifact step (an evaluation), its summary in place of the counts.
+"""The funnel table: for each stage, records in, records out, kept, dropped by reason, LLM
+tokens and time; for each artifact step (an evaluation), its summary in place of the counts.
+
+"out" is what the stage made of its input, so kept + dropped = out in every row (responses:
+n per instruction in); a stage that took fewer records than the one before it kept says so
+(``12 of 121 (run.limit)``: only the first ``run.limit`` seeds go on to generation).
 
 Tokens are those of fresh LLM calls (cache hits cost nothing): the prompt tokens of every sample,
 how many of them the backend really evaluated after reusing a shared prefix, and the tokens it
@@ -14,11 +18,13 @@ from rich.table import Table
 TOP_REASONS = 4
 
 
-def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = []
+    limit = manifest.get("config", {}).get("run", {}).get("limit", 0)
+    before = None                       # records the previous stage kept
     for name, entry in manifest.get("stages", {}).items():
         if entry.get("kind") == "artifact":
-            rows.append((name, "", "", _artifact_summary(entry), tokens(entry.get("llm", {})),
+            rows.append((name, "", "", "", _artifact_summary(entry), tokens(entry.get("llm", {})),
                          _time(entry)))
             continue
         dropped = entry.get("dropped", {})
@@ -26,9 +32,14 @@ def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str, str,
         shown = ", ".join(f"{r} {n}" for r, n in reasons[:TOP_REASONS])
         if len(reasons) > TOP_REASONS:
             shown += f", +{len(reasons) - TOP_REASONS} more"
-        rows.append((name, str(entry.get("in", "")), str(entry.get("kept", "")),
+        taken = entry.get("in", "")
+        taken_text = str(taken)
+        if isinstance(taken, int) and isinstance(before, int) and taken < before:
+            taken_text = f"{taken} of {before}" + (" (run.limit)" if taken == limit else "")
+        rows.append((name, taken_text, str(entry.get("out", "")), str(entry.get("kept", "")),
                      f"{sum(dropped.values())}" + (f" ({shown})" if shown else ""),
                      tokens(entry.get("llm", {})), _time(entry)))
+        before = entry.get("kept")
     return rows
 
 
@@ -67,9 +78,9 @@ def _artifact_summary(entry: dict[str, Any]) -> str:
 
 def funnel_table(manifest: dict[str, Any]) -> Table:
     table = Table(title="selfalign funnel", title_justify="left")
-    for column, justify in (("stage", "left"), ("in", "right"), ("kept", "right"),
-                            ("dropped (top reasons)", "left"), ("LLM tokens", "left"),
-                            ("time", "right")):
+    for column, justify in (("stage", "left"), ("in", "right"), ("out", "right"),
+                            ("kept", "right"), ("dropped (top reasons)", "left"),
+                            ("LLM tokens", "left"), ("time", "right")):
         table.add_column(column, justify=justify, overflow="fold")
     for row in funnel_rows(manifest):
         table.add_row(*row)

@@ -52,10 +52,13 @@ def usage(c: Completion) -> dict[str, Any]:
 def generate_records(llm: LLM, requests: list[Request], parents: Sequence[Record],
                      build: Callable[[Any, Completion, int], Record | Drop],
                      fmt: str = "completion") -> Iterator[Record | Dropped]:
-    """One LLM call for the chunk; ``build(parent, completion, sample_index)`` makes each record."""
+    """One LLM call for the chunk; ``build(parent, completion, sample_index)`` makes each record.
+    A drop carries what it answered (the instruction of a response, the concepts of an
+    instruction), so a dropped row can be read without looking its parent up."""
     for parent, result in zip(parents, llm.generate(requests)):
+        asked = {k: getattr(parent, k) for k in ("instruction", "concepts") if hasattr(parent, k)}
         for j, completion in enumerate(result.completions):
-            base = {"parent_id": parent.id, "sample": j, "raw": completion.text,
+            base = {"parent_id": parent.id, **asked, "sample": j, "raw": completion.text,
                     **usage(completion), "format": fmt}
             if completion.truncated:
                 yield Dropped("truncated", base, f"hit max_tokens after {completion.completion_tokens} tokens")
