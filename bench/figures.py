@@ -7,13 +7,21 @@ figures cannot go stale silently).
 
     python bench/figures.py            # rewrite README.md and docs/benchmarks.md
     python bench/figures.py --check    # verify only
+    python bench/figures.py --demo runs/demo   # keep a finished `make demo` run's funnel, then rewrite
+
+The README's demo funnel comes from ``bench/results/demo.json``, the manifest of the last
+`make demo` kept by ``--demo`` (with the machine it ran on), rendered by the same code as the
+funnel `selfalign status` prints.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,11 +92,45 @@ def prompt_tables() -> str:
     return "\n\n".join(parts)
 
 
+DEMO = RESULTS / "demo.json"
+
+
+def keep_demo(run_dir: Path) -> None:
+    """Copy a finished demo run's manifest (stages and config) into bench/results/demo.json."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    stages = manifest["stages"]
+    unfinished = [name for name, entry in stages.items() if entry.get("status") != "done"]
+    if unfinished:
+        raise SystemExit(f"{run_dir}: not finished ({', '.join(unfinished)}); run `make demo` first")
+    made = time.strftime("%Y-%m-%d", time.gmtime(manifest["created"]))
+    kept = {"command": "make demo", "cores": os.cpu_count(), "date": made,
+            "wall_s": round(max(e["finished"] for e in stages.values()) - manifest["created"], 1),
+            "config": {"run": manifest["config"]["run"]},
+            "stages": {name: {k: v for k, v in entry.items()
+                              if k not in ("before", "llm_this_segment", "config_hash", "files")}
+                       for name, entry in stages.items()}}
+    DEMO.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
+
+
+def demo_block() -> str:
+    sys.path.insert(0, str(REPO / "src"))
+    from selfalign.report.funnel import funnel_rows
+
+    demo = json.loads(DEMO.read_text(encoding="utf-8"))
+    lines = ["| stage | in | out | kept | dropped (top reasons) | LLM tokens | time |",
+             "|---|---:|---:|---:|---|---|---:|"]
+    lines += ["| " + " | ".join(cell or "" for cell in row) + " |" for row in funnel_rows(demo)]
+    minutes, seconds = divmod(int(demo["wall_s"]), 60)
+    lines += ["", f"Whole `{demo['command']}`: {minutes} min {seconds} s from its first step to its "
+                  f"last, on {demo['cores']} cores, {demo['date']}."]
+    return "\n".join(lines)
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
                  "|---|---|---|", *agreement_rows()]
-    return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement)},
+    return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block()},
             BENCHMARKS: {"prompts": prompt_tables()}}
 
 
@@ -104,7 +146,11 @@ def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="exit 1 if a figure is stale")
+    parser.add_argument("--demo", type=Path, metavar="RUN_DIR",
+                        help="first keep this finished `make demo` run's funnel as the README's")
     args = parser.parse_args()
+    if args.demo:
+        keep_demo(args.demo)
     stale = []
     for path, file_blocks in blocks().items():
         current = path.read_text(encoding="utf-8")
