@@ -76,6 +76,9 @@ def run_pipeline(config: Config, only: list[str] | None = None, restart_from: st
     manifest = Manifest.load_or_create(run_dir, config)
     if restart_from:
         _forget_from(run_dir, manifest, restart_from)
+    # Before config.toml is rewritten: a run refused for a changed config keeps the config its
+    # outputs were made with.
+    _check_finished_steps(config, manifest, run_dir, selected)
     atomic_write_text(run_dir / "config.toml", to_toml(config))
     ctx = RunContext(config, run_dir, progress=progress)
     digests: dict[str, str] = {}
@@ -113,6 +116,25 @@ def check_before_work(config: Config, selected: list[str], restart_from: str | N
         from selfalign.sandbox.pool import isolation_level
 
         isolation_level(config.execute.isolation)
+
+
+def _check_finished_steps(config: Config, manifest: Manifest, run_dir: Path,
+                          selected: list[str]) -> None:
+    """Every selected step that has finished must have been made with this configuration."""
+    digests: dict[str, str] = {}
+    for step in steps():
+        upstream = "".join(digests.get(name, "") for name in _inputs_of(step))
+        digests[step.name] = digest = step_hash(config, step, upstream)
+        if step.name not in selected:
+            continue
+        if isinstance(step, ArtifactStep):
+            marker = _read_marker(run_dir / step.name / COMPLETE)
+            if marker is not None:
+                _check_resumable(step.name, marker, digest, run_dir)
+            continue
+        entry = manifest.stages.get(step.name, {})
+        if entry.get("status") == "done" and (run_dir / f"{step.name}.jsonl").exists():
+            _check_resumable(step.name, entry, digest, run_dir)
 
 
 def _needs_model(config: Config, selected: list[str]) -> bool:

@@ -124,8 +124,11 @@ def test_rerun_makes_no_llm_calls_and_changed_config_is_refused(tmp_path):
         manifest = run_pipeline(load_config(None, overrides), progress=False, restart_from="concepts")
         assert len(server.requests) == calls  # every call came from the cache
         assert manifest.stages["responses"]["llm_this_segment"]["cache_hits"] == 6
+        kept_config = (tmp_path / "run" / "config.toml").read_text()
         with pytest.raises(PipelineError, match="different configuration.*--restart-from responses"):
             run_pipeline(load_config(None, overrides + ["responses.n=3"]), progress=False)
+        # the refused run leaves the config the outputs were made with
+        assert (tmp_path / "run" / "config.toml").read_text() == kept_config
 
 
 def _run_cli(overrides: list[str]) -> subprocess.Popen:
