@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-COMMAND_MODULES = ("pipeline", "experiment", "respond", "execute", "eval", "curate", "train")
+COMMAND_MODULES = ("pipeline", "experiment", "respond", "execute", "eval", "curate", "train", "report")
 
 DESCRIPTION = """\
 selfalign: a code LLM aligns itself. It mines seed functions, has the model write concepts,
