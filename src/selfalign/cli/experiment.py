@@ -43,6 +43,7 @@ def experiment_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from selfalign.cli.pipeline import finished_steps, print_summary, resolve
+    from selfalign.cli.report import write_after_run
     from selfalign.evaluate.before_after import render_markdown
     from selfalign.experiment import ablation_markdown, run_experiment
     from selfalign.manifest import Manifest
@@ -52,6 +53,7 @@ def experiment_command(args: argparse.Namespace) -> int:
     before = finished_steps(run_dir)
     reports = run_experiment(config, ablation=args.ablation, progress=not args.no_progress,
                              log=logging.getLogger("selfalign.pipeline").info)
+    write_after_run(run_dir)
     print_summary(run_dir, Manifest.read(run_dir / "manifest.json"),
                   nothing_ran=bool(before) and before == finished_steps(run_dir))
     console = Console()

@@ -89,6 +89,7 @@ def resolve(args: argparse.Namespace):
 def run_command(args: argparse.Namespace) -> int:
     import logging
 
+    from selfalign.cli.report import write_after_run
     from selfalign.pipeline import run_pipeline
 
     config = resolve(args)
@@ -96,6 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
     before = finished_steps(Path(config.run.dir))
     manifest = run_pipeline(config, only=args.only, restart_from=args.restart_from,
                             progress=not args.no_progress, log=log)
+    write_after_run(Path(config.run.dir))
     print_summary(Path(config.run.dir), {"stages": manifest.stages, "config": manifest.config},
                   nothing_ran=bool(before) and before == finished_steps(Path(config.run.dir)))
     return 0
@@ -137,6 +139,9 @@ def print_summary(run_dir: Path, manifest: dict, nothing_ran: bool = False) -> N
     report = run_dir / "report" / "report.md"
     if report.exists():
         console.print(f"report:        {report.resolve()}")
+    html = run_dir / "report.html"
+    if html.exists():
+        console.print(f"HTML report:   {html.resolve()} (opens offline; `selfalign report` rewrites it)")
 
 
 def status_command(args: argparse.Namespace) -> int:
