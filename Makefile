@@ -11,7 +11,7 @@ PIP    := $(BIN)/python -m pip
 RUN_DIR ?= runs/demo
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo test install install-dev install-train system-deps bench clean help
+.PHONY: demo test install install-dev install-train system-deps browser-deps bench clean help
 
 help:
 	@echo "make demo   - run the whole self-alignment loop on the embedded model (writes $(RUN_DIR))"
@@ -28,6 +28,12 @@ system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap libseccomp2 >/dev/null) || \
 	  echo "note: bubblewrap not installed (run as root or: sudo apt-get install bubblewrap)"; }
+
+# chromium opens the HTML report in its end-to-end test (tests/report); without it that test skips.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null) || \
+	  echo "note: chromium not installed (run as root or: sudo apt-get install chromium); the report's browser test will skip"; }
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@echo "installing selfalign; llama-cpp-python compiles llama.cpp the first time (~3.5 min on 2 cores)"
@@ -55,7 +61,7 @@ $(VENV)/.installed-train: $(VENV)/.installed
 	touch $@
 
 install: system-deps $(VENV)/.installed
-install-dev: system-deps $(VENV)/.installed-dev
+install-dev: system-deps browser-deps $(VENV)/.installed-dev
 install-train: system-deps $(VENV)/.installed-train
 
 demo: install-train
