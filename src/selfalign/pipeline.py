@@ -14,6 +14,7 @@ whose config changed is an error rather than a silent mix of two configurations.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import shutil
@@ -30,6 +31,8 @@ from selfalign.settings import Config, to_toml
 from selfalign.stages.base import ArtifactStep, Stage
 from selfalign.stages.context import RunContext
 from selfalign.store import atomic_write_text, count_rows, read_records, write_parquet
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 COMPLETE = "COMPLETE.json"
 Log = Callable[[str], None]
@@ -59,11 +62,45 @@ STEP_NAMES = ("eval_base", *STAGE_KINDS, "train", "eval_trained", "report")
 LOOP_STEPS = STEP_NAMES   # what `selfalign experiment` runs: the whole self-alignment loop
 
 
-def step_hash(config: Config, step: type[Stage] | ArtifactStep, upstream: str) -> str:
+def step_hash(config: Config, step: type[Stage] | ArtifactStep, upstream: str,
+              portable: bool = True) -> str:
+    """A step's config digest: its sections, the limit where it applies, the seed, and its
+    inputs' digests. Portable: a corpus shipped inside the package is named by its place in
+    the package, not by where this checkout or venv happens to live."""
     sections: dict[str, Any] = {name: getattr(config, name) for name in step.sections}
+    if portable and "seeds" in sections:
+        sections["seeds"] = dataclasses.replace(
+            config.seeds, sources=[_portable_source(s) for s in config.seeds.sources])
     if getattr(step, "limited", False):
         sections["limit"] = config.run.limit
     return content_hash(step.name, upstream, repr(sections), config.run.seed)
+
+
+def _portable_source(source: str) -> str:
+    try:
+        inside = Path(source).expanduser().resolve().relative_to(PACKAGE_DIR)
+    except (ValueError, OSError):
+        return source
+    return f"<selfalign>/{inside.as_posix()}"
+
+
+def step_digests(config: Config, portable: bool = True) -> dict[str, str]:
+    digests: dict[str, str] = {}
+    for step in steps():
+        upstream = "".join(digests.get(name, "") for name in _inputs_of(step))
+        digests[step.name] = step_hash(config, step, upstream, portable)
+    return digests
+
+
+def _run_digests(config: Config, manifest: Manifest) -> dict[str, str]:
+    """The digests this run directory is keyed by: portable ones, except for a run whose
+    finished steps were recorded with the digests used before (which named the bundled corpus
+    by its absolute path), so that such a run still resumes where it is."""
+    portable, legacy = step_digests(config), step_digests(config, portable=False)
+    recorded = {name: entry.get("config_hash") for name, entry in manifest.stages.items()}
+    if any(recorded.get(n) == legacy[n] != portable[n] for n in legacy):
+        return legacy
+    return portable
 
 
 def run_pipeline(config: Config, only: list[str] | None = None, restart_from: str | None = None,
@@ -78,14 +115,13 @@ def run_pipeline(config: Config, only: list[str] | None = None, restart_from: st
         _forget_from(run_dir, manifest, restart_from)
     # Before config.toml is rewritten: a run refused for a changed config keeps the config its
     # outputs were made with.
-    _check_finished_steps(config, manifest, run_dir, selected)
+    digests = _run_digests(config, manifest)
+    _check_finished_steps(digests, manifest, run_dir, selected)
     atomic_write_text(run_dir / "config.toml", to_toml(config))
     ctx = RunContext(config, run_dir, progress=progress)
-    digests: dict[str, str] = {}
     try:
         for step in steps():
-            upstream = "".join(digests.get(name, "") for name in _inputs_of(step))
-            digests[step.name] = digest = step_hash(config, step, upstream)
+            digest = digests[step.name]
             if step.name not in selected:
                 continue
             if isinstance(step, ArtifactStep):
@@ -118,13 +154,11 @@ def check_before_work(config: Config, selected: list[str], restart_from: str | N
         isolation_level(config.execute.isolation)
 
 
-def _check_finished_steps(config: Config, manifest: Manifest, run_dir: Path,
+def _check_finished_steps(digests: dict[str, str], manifest: Manifest, run_dir: Path,
                           selected: list[str]) -> None:
     """Every selected step that has finished must have been made with this configuration."""
-    digests: dict[str, str] = {}
     for step in steps():
-        upstream = "".join(digests.get(name, "") for name in _inputs_of(step))
-        digests[step.name] = digest = step_hash(config, step, upstream)
+        digest = digests[step.name]
         if step.name not in selected:
             continue
         if isinstance(step, ArtifactStep):

@@ -213,3 +213,42 @@ def test_a_rerun_with_nothing_to_do_says_so(tmp_path, capsys):
         again = capsys.readouterr().out
     assert "already complete" not in first
     assert "already complete" in again and "curate" in again
+
+
+def test_a_run_resumes_from_another_checkout_and_old_digests_still_resume(tmp_path, monkeypatch):
+    """A corpus shipped in the package is hashed by its place in the package, so the same run
+    directory resumes after the checkout or venv moved (the path in the config changed). A run
+    recorded with the digests used before (absolute path) still resumes where it is."""
+    import shutil
+
+    from selfalign import pipeline
+    from selfalign.seeds.config import demo_corpus
+
+    packages = []
+    for name in ("checkout-a", "checkout-b"):
+        corpus = tmp_path / name / "selfalign" / "data" / "corpus"
+        corpus.mkdir(parents=True)
+        shutil.copy(demo_corpus(), corpus)
+        packages.append(tmp_path / name / "selfalign")
+    run_dir = tmp_path / "run"
+
+    def run_from(package: Path):
+        monkeypatch.setattr(pipeline, "PACKAGE_DIR", package.resolve())
+        source = package / "data" / "corpus" / Path(demo_corpus()).name
+        config = load_config(None, [f"run.dir={json.dumps(str(run_dir))}", 'run.steps=["seeds"]',
+                                    f"seeds.sources=[{json.dumps(str(source))}]",
+                                    "seeds.typecheck=false", "seeds.decontaminate=false"])
+        return config, run_pipeline(config, progress=False)
+
+    config, first = run_from(packages[0])
+    finished = first.stages["seeds"]["finished"]
+    config, again = run_from(packages[1])              # moved: resumes, mines nothing again
+    assert again.stages["seeds"]["finished"] == finished
+    # Recorded with the old, path-bound digest: still accepted, nothing rerun.
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    legacy = pipeline.step_digests(config, portable=False)["seeds"]
+    assert legacy != manifest["stages"]["seeds"]["config_hash"]
+    manifest["stages"]["seeds"]["config_hash"] = legacy
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    _, old = run_from(packages[1])
+    assert old.stages["seeds"]["finished"] == finished
