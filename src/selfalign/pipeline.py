@@ -264,7 +264,9 @@ def _run_chunks(stage: type[Stage], ctx: RunContext, parts: StageParts, on_commi
     """Hand every unfinished chunk to the executor; return how many input records the stage read."""
     items, total = _inputs(stage, ctx)
     seen = 0
-    with progress_bar(stage.name, total, enabled=ctx.show_progress) as advance:
+    # Seed mining reads no records (it reports its own passes over the corpus): no bar of its own.
+    shown = ctx.show_progress and stage.input is not None
+    with progress_bar(stage.name, total, enabled=shown) as advance:
         def todo() -> Iterator[ChunkTask]:
             nonlocal seen
             for task in _tasks(stage, items, ctx.chunk_size()):

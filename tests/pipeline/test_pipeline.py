@@ -252,3 +252,12 @@ def test_a_run_resumes_from_another_checkout_and_old_digests_still_resume(tmp_pa
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     _, old = run_from(packages[1])
     assert old.stages["seeds"]["finished"] == finished
+
+
+def test_seed_mining_reports_its_passes_and_no_empty_bar(tmp_path, capsys):
+    config = load_config(None, [f"run.dir={json.dumps(str(tmp_path / 'run'))}", 'run.steps=["seeds"]',
+                                "seeds.typecheck=false", "seeds.decontaminate=false"])
+    run_pipeline(config, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("seeds: extract + filter: ") for line in lines)
+    assert not any(line.startswith("seeds: 0,") for line in lines), lines
