@@ -76,6 +76,8 @@ def test_chunk_size_zero_is_chosen_by_backend_without_loading_it(tmp_path, overr
     assert RunContext(config, tmp_path).chunk_size() == size
 
 
-def test_negative_chunk_size_is_refused():
+def test_negative_chunk_size_and_limit_are_refused():
     with pytest.raises(ConfigError, match="chunk_size"):
         load_config(None, ["run.chunk_size=-1"])
+    with pytest.raises(ConfigError, match="run.limit must be 0"):     # -1 used to run every seed
+        load_config(None, ["run.limit=-1"])

@@ -45,6 +45,8 @@ class RunConfig:
                                factory=lambda: list(DEFAULT_STEPS))
 
     def __post_init__(self) -> None:
+        if self.limit < 0:
+            raise ValueError(f"run.limit must be 0 (every seed) or more, got {self.limit}")
         if self.chunk_size < 0:
             raise ValueError(f"run.chunk_size must be 0 (by backend) or more, got {self.chunk_size}")
         if self.executor not in ("local",):
