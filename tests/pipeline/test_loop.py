@@ -135,3 +135,23 @@ def test_kill_9_inside_train_and_inside_eval_trained_resumes(tmp_path, tiny_weig
     rows = (run / "eval_trained" / "humaneval.samples.jsonl").read_text().splitlines()
     task_ids = [json.loads(r)["task_id"] for r in rows if '"task_id"' in r]
     assert sorted(task_ids) == sorted(set(task_ids)) and len(task_ids) == 2
+
+
+def test_the_cli_exports_before_and_after_samples_in_evalplus_format(tmp_path, tiny_weights, capsys):
+    from selfalign.cli import main
+    run, out = tmp_path / "run", tmp_path / "experiments" / "tiny"
+    with ScriptedServer() as server:
+        args = ["experiment", "--no-progress", "--export", str(out)]
+        for item in _loop(tmp_path, server.url, run, tiny_weights):
+            args += ["--set", item]
+        assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "after-humaneval.jsonl",
+                                                     "before-humaneval.jsonl"]
+    for side in ("before", "after"):
+        rows = [json.loads(line) for line in (out / f"{side}-humaneval.jsonl").read_text().splitlines()]
+        assert [set(r) for r in rows] == [{"task_id", "solution"}] * 2      # eval.limit = 2
+        assert rows[0]["task_id"] == "HumanEval/0" and "def " in rows[0]["solution"]
+    readme = (out / "README.md").read_text()
+    assert "selfalign experiment --no-progress --export" in readme and "| humaneval |" in readme
+    assert "evalplus.evaluate --dataset humaneval --samples after-humaneval.jsonl" in readme
+    assert "after-humaneval.jsonl" in capsys.readouterr().out

@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="the whole loop: evaluate, generate, train, evaluate again",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_options(p)
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="then write the before and after greedy samples as EvalPlus files "
+                        "({before,after}-{humaneval,mbpp}.jsonl) with a README of the command "
+                        "and tables into DIR, e.g. experiments/qwen2.5-coder-0.5b")
     p.add_argument("--ablation", action="store_true",
                    help="also train on the same budget of random and failing responses")
     p.set_defaults(func=experiment_command)
@@ -60,4 +64,12 @@ def experiment_command(args: argparse.Namespace) -> int:
     console.print(render_markdown(next(iter(reports.values()))), markup=False)
     if args.ablation:
         console.print(ablation_markdown(reports), markup=False)
+    if args.export:
+        import shlex
+
+        from selfalign.experiment import export_samples
+
+        command = "selfalign " + " ".join(shlex.quote(a) for a in args.argv)
+        for path in export_samples(run_dir, args.export, command):
+            console.print(f"samples:       {path}")
     return 0
