@@ -65,7 +65,7 @@ def collect_samples(run_dir: str | Path) -> Samples:
             _inherit(row, out.rows[parent] if parent >= 0 else None, record)
             row.title = _title(stage, record, row, reason, detail)
             if stage == "curate" and kept:
-                row.detail["sft"] = out.sft.get(own_id)
+                row.detail["sft"] = out.sft.get(own_id) or _pick(record, "instruction", "response")
             if own_id and (stage, own_id) not in where:   # kept rows come first and win
                 where[(stage, own_id)] = len(out.rows)
             out.rows.append(row)
@@ -129,14 +129,21 @@ def _detail(stage: str, record: dict[str, Any], reason_detail: str, has_parent: 
     elif stage == "instructions":
         out = _pick(record, "instruction", "properties") or _pick(record, "raw")
     elif stage == "responses":
-        out = _pick(record, "sample", "response", "solution", "tests") or _pick(record, "sample", "raw")
+        # the code and tests blocks are shown apart only when the answer does not hold them verbatim
+        answer = str(record.get("response") or "")
+        out = _pick(record, "sample", "response", *(f for f in ("solution", "tests")
+                                                    if str(record.get(f) or "") not in answer))
+        if not answer:
+            out |= _pick(record, "raw")
     elif stage == "execute":
         out = _pick(record, "sample") | {"exec": {k: _cut(v) for k, v in (record.get("exec") or {}).items()
                                                   if k in EXEC_FIELDS}}
         if not has_parent:
             out |= _pick(record, "instruction", "solution", "tests")
-    else:
-        out = _pick(record, "instruction", "response", "meta") if record.get("parent_id") else {}
+    elif record.get("parent_id"):   # an example: the SFT row (added by the caller) shows its text
+        out = _pick(record, "meta")
+    else:                           # a verdict curation dropped: the reason says it all
+        out = {}
     if reason_detail:
         out["detail"] = _cut(reason_detail)
     return out
@@ -150,7 +157,7 @@ def _title(stage: str, record: dict[str, Any], row: SampleRow, reason: str, deta
         text = ", ".join(record.get("concepts") or []) or str(record.get("raw", ""))
     elif stage in ("instructions", "responses", "execute", "curate"):
         text = str(record.get("instruction") or record.get("raw") or "")
-        error = (record.get("exec") or {}).get("error_type") if stage == "execute" else ""
+        error = (record.get("exec") or {}).get("error_type") if stage == "execute" and not reason else ""
         text = f"{error}: {text}" if error else text
     else:
         text = ""
@@ -171,7 +178,7 @@ def _sft_rows(path: Path) -> dict[str, dict[str, Any]]:
 def pack(value: Any) -> str:
     """JSON, gzip'd and base64'd: what the page inflates with ``DecompressionStream``."""
     raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
 
 
 def embedded(samples: Samples) -> dict[str, Any]:
