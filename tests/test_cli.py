@@ -9,7 +9,7 @@ import pytest
 from selfalign.cli import build_parser, main
 
 COMMANDS = ["run", "seeds", "concepts", "instructions", "responses", "curate", "status", "config",
-            "respond", "execute", "eval"]
+            "respond", "execute", "eval", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

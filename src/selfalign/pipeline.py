@@ -28,7 +28,7 @@ from selfalign.manifest import Manifest
 from selfalign.progress import progress as progress_bar
 from selfalign.records import STAGE_KINDS, Record, content_hash
 from selfalign.settings import Config, to_toml
-from selfalign.stages.base import ArtifactStep, Stage
+from selfalign.stages.base import ArtifactStep, Stage, StageBuilder
 from selfalign.stages.context import RunContext
 from selfalign.store import atomic_write_text, count_rows, read_records, write_parquet
 
@@ -282,7 +282,8 @@ def _run_chunks(stage: type[Stage], ctx: RunContext, parts: StageParts, on_commi
             on_commit()
             advance(len(task.items))
 
-        get_executor(ctx.config.run.executor).run(lambda: stage.from_run(ctx), todo(), commit)
+        run = ctx.config.run
+        get_executor(run.executor, run.ray).run(StageBuilder(stage, ctx), todo(), commit)
     return seen
 
 
