@@ -84,12 +84,14 @@ class CachedLLM(LLM):
 
     backend = "cached"
 
-    def __init__(self, inner: LLM, path: str | Path) -> None:
+    def __init__(self, inner: LLM, path: str | Path, cache: ResponseCache | None = None) -> None:
+        """``cache`` replaces the SQLite file at ``path`` with any object that has the same
+        get/put/close (a Ray worker's client of the driver-side cache: ``executor/ray_cache.py``)."""
         self.inner = inner
         self.model = inner.model
         self.options = inner.options
         self.batched = inner.batched
-        self.cache = ResponseCache(path)
+        self.cache = cache if cache is not None else ResponseCache(path)
         self.hits = 0
         self.misses = 0
         self.tokens = 0          # completion tokens actually generated (not served from the cache)

@@ -138,12 +138,14 @@ class Sandbox:
 
     def __init__(self, limits: Limits = Limits(), workers: int | None = None,
                  cache_path: str | os.PathLike | None = None, isolation: str = "auto",
-                 pin_cpus: bool = True):
+                 pin_cpus: bool = True, cache: VerdictCache | None = None):
         self.limits = limits
         self.pin_cpus = pin_cpus
         self.n_workers = max(1, workers or len(os.sched_getaffinity(0)))
         self.isolation = isolation_level(isolation)  # the level every verdict names
-        self.cache = VerdictCache(cache_path) if cache_path is not None else None
+        # ``cache``: any object with VerdictCache's get/put/flush/close (a Ray worker's client of
+        # the driver-side cache), instead of the SQLite file at ``cache_path``
+        self.cache = cache if cache is not None else (VerdictCache(cache_path) if cache_path is not None else None)
         self.lookahead = LOOKAHEAD_PER_WORKER * self.n_workers
         self.workers: list[_Worker] = []
         self.tmp_root: str | None = None
@@ -192,6 +194,9 @@ class Sandbox:
         """Yield (program, result) in input order; consumes `programs` lazily. One run at a time
         per Sandbox: a run abandoned without closing its generator is cleaned up here."""
         self._abandon()
+        if isinstance(programs, (list, tuple)) and hasattr(self.cache, "prefetch"):
+            # a remote cache answers a whole batch in one round trip instead of one per program
+            self.cache.prefetch([cache_key(p, self.limits, self.isolation) for p in programs])
         source = iter(programs)
         window: dict[int, list] = {}  # index -> [program, cache key, result or None]
         todo: collections.deque[tuple[int, int]] = collections.deque()  # (index, attempts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -48,6 +49,19 @@ class Stage(ABC):
     def summary(cls, run_dir: Path) -> dict[str, Any]:
         """Facts about the merged output for the manifest (e.g. the isolation level used)."""
         return {}
+
+
+@dataclass(frozen=True)
+class StageBuilder:
+    """What an executor calls to build a stage (once per process that runs chunks): the stage
+    and the run context it is built from, so an executor that runs chunks in other processes
+    can send the same stage with a context of their own (``RunContext.for_worker``)."""
+
+    stage: type[Stage]
+    run: RunContext
+
+    def __call__(self) -> Stage:
+        return self.stage.from_run(self.run)
 
 
 def item_rng(seed: int, stage: str, index: int) -> random.Random:
