@@ -117,3 +117,16 @@ def test_cli_writes_the_report_and_a_failure_after_a_run_only_warns(report_run, 
     (broken / "manifest.json").write_text("{not json")
     assert write_after_run(Path(broken)) is None
     assert "warning: the HTML report could not be written" in capsys.readouterr().err
+
+
+def test_selfalign_run_writes_the_report_and_says_where(tmp_path, capsys):
+    from scripted import ScriptedServer
+    from test_pipeline import _overrides
+
+    run = tmp_path / "run"
+    with ScriptedServer() as server:
+        sets = [arg for o in _overrides(tmp_path, server.url, run) for arg in ("--set", o)]
+        assert main(["run", "--no-progress", *sets]) == 0
+    out = capsys.readouterr().out
+    assert f"HTMLreport:{(run / 'report.html').resolve()}" in "".join(out.split())   # rich wraps lines
+    assert "<section id=\"samples\">" in (run / "report.html").read_text()

@@ -141,7 +141,7 @@ def print_summary(run_dir: Path, manifest: dict, nothing_ran: bool = False) -> N
         console.print(f"report:        {report.resolve()}")
     html = run_dir / "report.html"
     if html.exists():
-        console.print(f"HTML report:   {html.resolve()} (opens offline; `selfalign report` rewrites it)")
+        console.print(f"HTML report:   {html.resolve()}")
 
 
 def status_command(args: argparse.Namespace) -> int:
