@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 README = REPO / "README.md"
 BENCHMARKS = REPO / "docs" / "benchmarks.md"
+REPORT_DOC = REPO / "docs" / "report.md"
 
 
 def _find(path: Path, pattern: str) -> re.Match:
@@ -126,12 +127,31 @@ def demo_block() -> str:
     return "\n".join(lines)
 
 
+def report_block() -> str:
+    """bench/report.py's sizes and times, small run and large run."""
+    path = RESULTS / "report.txt"
+    head = _find(path, r"^# (.*)$")[1]
+    lines = [f"`python {head}`:", "",
+             "| run | rows (all stages) | write | HTML file | open (sample browser ready) | open one lineage | one search |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for size in ("small", "large"):
+        m = _find(path, rf"^{size}: (\d+) verdicts, (\d+) rows in all stages \| render ([\d.]+) s \| HTML ([\d.]+) MB "
+                        r"\(row details ([\d.]+) MB as JSON -> ([\d.]+) MB gzip\+base64\) \| open ([\d.]+) s \| "
+                        r"lineage ([\d.]+) s \| search ([\d.]+) s")
+        lines.append(f"| {int(m[1]):,} verdicts | {int(m[2]):,} | {m[3]} s | {m[4]} MB | {m[7]} s | {m[8]} s | {m[9]} s |")
+        if size == "large":
+            details = f"The row details of the large run are {m[5]} MB as JSON and {m[6]} MB in the page."
+    ratio = _find(path, r"open time large / small = ([\d.]+)x")[1]
+    lines += ["", f"{details} Opening it takes {ratio} times as long as opening the small run's report."]
+    return "\n".join(lines)
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
                  "|---|---|---|", *agreement_rows()]
     return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block()},
-            BENCHMARKS: {"prompts": prompt_tables()}}
+            BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
