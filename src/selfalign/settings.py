@@ -21,9 +21,32 @@ from selfalign.sandbox.config import ExecuteConfig
 from selfalign.seeds.config import SeedsConfig
 from selfalign.train.config import TrainConfig
 
-__all__ = ["Config", "ConfigError", "RunConfig", "describe", "load_config", "to_toml"]
+__all__ = ["Config", "ConfigError", "RayConfig", "RunConfig", "describe", "load_config", "to_toml"]
 
 DEFAULT_STEPS = ("seeds", "concepts", "instructions", "responses", "execute", "curate")
+
+
+@dataclass
+class RayConfig:
+    """``[run.ray]``: the cluster the ray executor uses and the actors it starts per stage."""
+
+    address: str = setting("the Ray cluster to use: '' = $RAY_ADDRESS when it is set, else a local "
+                           "cluster started for this run; 'auto', HOST:PORT, or ray://HOST:10001 "
+                           "(Ray client: the run directory must be at the same path on the head node)", "")
+    actors: int = setting("actors per record stage, each building the stage once (loading the model) "
+                          "and running chunk after chunk; 0 = as many as the cluster's CPUs (and GPUs) "
+                          "hold at cpus_per_actor / gpus_per_actor each", 0)
+    cpus_per_actor: float = setting("CPUs each actor reserves: a llama.cpp actor's CPU slot, an execute "
+                                    "actor's sandbox workers (execute.workers = 0 takes this many)", 1.0)
+    gpus_per_actor: float = setting("GPUs each actor reserves (a vLLM or transformers replica)", 0.0)
+    max_restarts: int = setting("how often a dead actor is restarted, its unfinished chunks retried "
+                                "(Ray's max_restarts and max_task_retries), before the stage fails", 3)
+
+    def __post_init__(self) -> None:
+        if self.actors < 0 or self.cpus_per_actor < 0 or self.gpus_per_actor < 0 or self.max_restarts < 0:
+            raise ValueError("run.ray.actors, cpus_per_actor, gpus_per_actor and max_restarts must be >= 0")
+        if self.cpus_per_actor == 0 and self.gpus_per_actor == 0 and self.actors == 0:
+            raise ValueError("run.ray.actors must be set when an actor reserves no CPU and no GPU")
 
 
 @dataclass
@@ -37,7 +60,9 @@ class RunConfig:
                               "llamacpp (its parallel when larger), transformers' batch_size, "
                               "256 for openai servers, 512 for vllm", 0)
     parquet: bool = setting("also write each stage's kept records as <stage>.parquet", False)
-    executor: str = setting("how a stage's chunks are run: local (in this process, in order)", "local")
+    executor: str = setting("how a stage's chunks are run: local (in this process, in order) or ray "
+                            "(in actors on a Ray cluster, see [run.ray] and docs/scaling.md)", "local")
+    ray: RayConfig = setting("the Ray executor's cluster and actors", factory=RayConfig)
     steps: list[str] = setting("the steps `selfalign run` runs, in pipeline order whatever the order "
                                "here: eval_base (evaluate the model first, off by default), seeds, "
                                "concepts, instructions, responses, execute, curate, train (fine-tune the "
@@ -49,8 +74,8 @@ class RunConfig:
             raise ValueError(f"run.limit must be 0 (every seed) or more, got {self.limit}")
         if self.chunk_size < 0:
             raise ValueError(f"run.chunk_size must be 0 (by backend) or more, got {self.chunk_size}")
-        if self.executor not in ("local",):
-            raise ValueError(f"run.executor must be 'local', got {self.executor!r}")
+        if self.executor not in ("local", "ray"):
+            raise ValueError(f"run.executor must be 'local' or 'ray', got {self.executor!r}")
 
 
 @dataclass

@@ -46,6 +46,9 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
                                    "(same as --set model.model=...)")
     p.add_argument("--limit", type=int, help="seeds that go on to generation, 0 = all "
                                              "(same as --set run.limit=...)")
+    p.add_argument("--executor", choices=("local", "ray"),
+                   help="run the stages' chunks in this process (local, the default) or on a Ray "
+                        "cluster (same as --set run.executor=...; see docs/scaling.md)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -82,6 +85,7 @@ def resolve(args: argparse.Namespace):
     from selfalign.settings import load_config
 
     shortcuts = {"run.dir": args.run_dir, "model.model": args.model, "run.limit": args.limit,
+                 "run.executor": getattr(args, "executor", None),
                  "seeds.sources": getattr(args, "source", None)}
     return load_config(args.config, list(args.overrides) + shortcut_overrides(shortcuts))
 

@@ -1,0 +1,205 @@
+"""The ray executor on a real two-node Ray cluster on loopback (``ray start`` twice, one CPU each),
+against the scripted server: the same files as the local executor, also after its workers are
+killed in the middle of a generation stage and of the execute stage, and after the driver is.
+
+The cluster is started once for the module and stopped in the fixture's finalizer (``ray stop
+--force``, which stops every Ray process of this user: nothing else here runs Ray). When Ray is not
+installed or cannot start here, the tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from scripted import ScriptedServer
+from selfalign.pipeline import run_pipeline
+from selfalign.settings import load_config
+from test_pipeline import _kill_when, _overrides, _run_cli, _stage_rows
+
+pytestmark = pytest.mark.slow
+
+STAGES = ("seeds", "concepts", "instructions", "responses", "execute", "curate")
+SLEEP_S = 0.2       # each generated test sleeps this long, so the execute stage can be killed mid-way
+# A loopback test cluster needs no token (Ray 2.5x turns token authentication on by default).
+ENV = {"RAY_AUTH_MODE": "disabled"}
+NODE = ["--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    ray = Path(sys.executable).with_name("ray")
+    return subprocess.run([str(ray), *args], capture_output=True, text=True, timeout=120, check=check,
+                          env={**os.environ, **ENV})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head and a worker node on 127.0.0.1; yields (address, temp dir); RAY_ADDRESS points at it."""
+    pytest.importorskip("ray", reason="the ray executor needs Ray: pip install 'selfalign[ray]'")
+    temp = tmp_path_factory.mktemp("ray")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    head = ["start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp}",
+            "--include-dashboard=false", f"--dashboard-port={_free_port()}",
+            f"--ray-client-server-port={_free_port()}", *NODE]
+    started = _ray_cli(*head, check=False)
+    if started.returncode != 0:
+        _ray_cli("stop", "--force", check=False)
+        pytest.skip(f"a Ray head node cannot start here: {started.stderr[-500:]}")
+    joined = _ray_cli("start", f"--address={address}", "--node-ip-address=127.0.0.1", *NODE, check=False)
+    saved = {name: os.environ.get(name) for name in ("RAY_ADDRESS", *ENV)}
+    os.environ.update(RAY_ADDRESS=address, **ENV)    # for the drivers: this process and the CLI
+    try:
+        assert joined.returncode == 0, joined.stderr[-2000:]
+        yield address, temp
+    finally:
+        import ray
+
+        ray.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _ray_cli("stop", "--force", check=False)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """The local executor's run of the scripted pipeline (the files every Ray run must match),
+    and the folder of the corpus every run mines (seed records name their source's path)."""
+    base = tmp_path_factory.mktemp("local")
+    with ScriptedServer(sleep_s=SLEEP_S) as server:
+        run_pipeline(load_config(None, _overrides(base, server.url, base / "run")), progress=False)
+    return base
+
+
+def _ray_overrides(base: Path, url: str, run_dir: Path) -> list[str]:
+    return _overrides(base, url, run_dir, **{"run.executor": "ray"})
+
+
+def _assert_same_files(run_dir: Path, expected: Path) -> None:
+    """Kept and dropped rows of every stage, order-independently, and sft.jsonl byte for byte."""
+    for name in STAGES:
+        assert _sorted_rows(run_dir, name) == _sorted_rows(expected, name), name
+        assert _sorted_dropped(run_dir, name) == _sorted_dropped(expected, name), name
+    assert (run_dir / "sft.jsonl").read_bytes() == (expected / "sft.jsonl").read_bytes()
+
+
+def _sorted_rows(run_dir: Path, name: str) -> list[str]:
+    return sorted(json.dumps(row, sort_keys=True) for row in _stage_rows(run_dir, name))
+
+
+def _sorted_dropped(run_dir: Path, name: str) -> list[str]:
+    rows = [json.loads(line) for line in (run_dir / f"{name}.dropped.jsonl").read_text().splitlines()[1:]]
+    for row in rows:  # a verdict's timings differ between two runs of the same program
+        for key in ("wall_s", "cpu_s", "peak_mb", "cached"):
+            row["record"].get("exec", {}).pop(key, None)
+    return sorted(json.dumps(row, sort_keys=True) for row in rows)
+
+
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, command line) of every process we can read."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            found[int(entry.name)] = (ppid, cmdline)
+    return found
+
+
+def _kill_stage_workers(temp: Path) -> list[int]:
+    """SIGKILL every StageWorker actor process of this cluster (children of its raylets)."""
+    procs = _processes()
+    raylets = {pid for pid, (_, cmd) in procs.items() if b"raylet" in cmd and str(temp).encode() in cmd}
+    victims = [pid for pid, (ppid, cmd) in procs.items()
+               if ppid in raylets and cmd.startswith(b"ray::StageWorker")]
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    return victims
+
+
+class KillingServer(ScriptedServer):
+    """Kills the stage workers once, while the first request of the responses stage is open."""
+
+    def __init__(self, temp: Path) -> None:
+        super().__init__(sleep_s=SLEEP_S)
+        self.temp, self.killed = temp, []
+        self._kill_lock = threading.Lock()
+
+    def answer(self, payload):
+        prompt = str(payload["prompt"])
+        if not prompt.endswith(("Concepts:", "Instruction:\n")):
+            with self._kill_lock:
+                if not self.killed:
+                    self.killed = _kill_stage_workers(self.temp) or [0]
+        return super().answer(payload)
+
+
+def test_ray_executor_writes_what_the_local_executor_writes(cluster, local_run, tmp_path):
+    with ScriptedServer(sleep_s=SLEEP_S) as server:
+        manifest = run_pipeline(load_config(None, _ray_overrides(local_run, server.url, tmp_path / "run")),
+                                progress=False)
+    _assert_same_files(tmp_path / "run", local_run / "run")
+    local = json.loads((local_run / "run" / "manifest.json").read_text())["stages"]
+    for name in ("concepts", "instructions", "responses"):   # LLM use counted in the actors
+        assert manifest.stages[name]["llm"] == local[name]["llm"], name
+        assert manifest.stages[name]["model"]["name"] == f"openai:{server.url}#default", name
+    assert not (tmp_path / "run" / ".parts").exists() or not any((tmp_path / "run" / ".parts").iterdir())
+
+
+def test_workers_killed_mid_stage_the_run_completes_with_the_same_output(cluster, local_run, tmp_path):
+    """Every stage actor is SIGKILLed twice: while its responses request is open at the server,
+    and once the first execute chunk is committed; Ray restarts the actors and retries their
+    chunks, whose LLM calls and verdicts come back from the driver-side caches."""
+    _, temp = cluster
+    run_dir = tmp_path / "run"
+    killed_in_execute: list[int] = []
+
+    def kill_in_execute() -> None:
+        deadline = time.monotonic() + 120
+        while not any((run_dir / ".parts" / "execute").glob("0*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed_in_execute.extend(_kill_stage_workers(temp))
+
+    killer = threading.Thread(target=kill_in_execute, daemon=True)
+    killer.start()
+    with KillingServer(temp) as server:
+        run_pipeline(load_config(None, _ray_overrides(local_run, server.url, run_dir)), progress=False)
+    killer.join(timeout=5)
+    assert server.killed and server.killed != [0], "no stage worker was running during responses"
+    assert killed_in_execute, "no stage worker was running during execute"
+    _assert_same_files(run_dir, local_run / "run")
+
+
+def test_driver_killed_mid_stage_the_same_command_finishes_the_run(cluster, local_run, tmp_path):
+    run_dir = tmp_path / "run"
+    with ScriptedServer(sleep_s=SLEEP_S) as server:
+        overrides = _ray_overrides(local_run, server.url, run_dir)
+        _kill_when(_run_cli(overrides), run_dir / ".parts" / "execute")
+        assert json.loads((run_dir / "manifest.json").read_text())["stages"]["execute"]["status"] == "running"
+        calls = len(server.requests)
+        done = _run_cli(overrides)
+        _, err = done.communicate(timeout=300)
+        assert done.returncode == 0, err
+        assert len(server.requests) == calls     # the generation stages had finished: no new calls
+    _assert_same_files(run_dir, local_run / "run")
