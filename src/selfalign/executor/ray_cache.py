@@ -106,15 +106,17 @@ class RemoteVerdictCache:
 
     def __init__(self, server: str, path: Path, flush_every: int = 256) -> None:
         self.server, self.path, self.flush_every = _server(server), str(path), flush_every
-        self.known: dict[str, dict] = {}      # hits of the last prefetch
+        self.asked: set[str] = set()          # keys of the last prefetch
+        self.known: dict[str, dict] = {}      # and those of them the cache holds
         self.pending: dict[str, dict] = {}
 
     def prefetch(self, keys: list[str]) -> None:
-        self.known = _call(self.server.get_verdicts, self.path, sorted(set(keys)))
+        self.asked = set(keys)
+        self.known = _call(self.server.get_verdicts, self.path, sorted(self.asked))
 
     def get(self, key: str) -> ExecResult | None:
         found = self.pending.get(key) or self.known.get(key)
-        if found is None and key not in self.known:
+        if found is None and key not in self.asked:
             found = _call(self.server.get_verdicts, self.path, [key]).get(key)
         return ExecResult.from_dict(found, cached=True) if found else None
 

@@ -4,7 +4,8 @@ records and drops, plus the facts the pipeline needs to schedule and resume it.
 A stage declares its ``name``, the stage whose kept output it reads (``input``), the config
 sections that change its output (``sections``: hashed, so a changed config is caught on resume),
 and whether it needs all its input in one chunk (``whole``: seed mining, curation) or reads only
-the first ``run.limit`` records (``limited``). ``from_run`` builds it from the run context, taking
+the first ``run.limit`` records (``limited``), and whether one instance uses every CPU it is
+given (``node_wide``: the sandbox's worker pool; a distributed executor runs one per node). ``from_run`` builds it from the run context, taking
 only what it uses; ``run(items)`` is a generator over ``(index, record)`` pairs, so any executor
 (in process, Ray) can run any chunk alone and get the same output. Per-item randomness comes
 from (stage, global seed + item index), never from chunk boundaries or arrival order.
@@ -30,6 +31,7 @@ class Stage(ABC):
     sections: ClassVar[tuple[str, ...]]
     whole: ClassVar[bool] = False
     limited: ClassVar[bool] = False
+    node_wide: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod

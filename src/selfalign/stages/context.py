@@ -37,11 +37,12 @@ class Caches(Protocol):
 
 class RunContext:
     def __init__(self, config: Config, run_dir: Path, progress: bool = True,
-                 caches: Caches | None = None) -> None:
+                 caches: Caches | None = None, pin_sandbox: bool = True) -> None:
         self.config = config
         self.run_dir = run_dir
         self.show_progress = progress
         self.caches = caches             # None: this process opens the SQLite files itself
+        self.pin_sandbox = pin_sandbox   # pin sandbox workers to this process's least-used CPUs
         self._llm: LLM | None = None
         self._sandbox: Sandbox | None = None
         self._pool: Pool | None = None
@@ -49,8 +50,11 @@ class RunContext:
         self._elsewhere_identity: dict | None = None
 
     def for_worker(self, caches: Caches, config: Config | None = None) -> "RunContext":
-        """A context to send to another process: no resources yet, the given caches."""
-        return RunContext(config or self.config, self.run_dir, progress=False, caches=caches)
+        """A context to send to another process: no resources yet, the given caches, and sandbox
+        workers left unpinned (several worker processes on one node would each pin theirs to
+        the same first CPU)."""
+        return RunContext(config or self.config, self.run_dir, progress=False, caches=caches,
+                          pin_sandbox=False)
 
     def add_llm_use(self, used: dict[str, int], identity: dict | None) -> None:
         """Count LLM use of a chunk that ran elsewhere, and the model that answered it."""
@@ -92,7 +96,8 @@ class RunContext:
             e = self.config.execute
             path = self.run_dir / "exec_cache.sqlite"
             self._sandbox = Sandbox(e.limits, workers=e.workers or None, isolation=e.isolation,
-                                    cache_path=path, cache=self.caches.verdicts(path) if self.caches else None)
+                                    cache_path=path, cache=self.caches.verdicts(path) if self.caches else None,
+                                    pin_cpus=self.pin_sandbox)
         return self._sandbox
 
     def pool(self) -> Pool:

@@ -25,6 +25,7 @@ class ExecuteStage(Stage):
     name = "execute"
     input = "responses"
     sections = ("execute",)
+    node_wide = True          # one sandbox with a worker per core beats several small ones
 
     def __init__(self, sandbox: Sandbox, stub_timeout_s: float | None, with_stub: bool) -> None:
         self.sandbox, self.stub_timeout_s, self.with_stub = sandbox, stub_timeout_s, with_stub
