@@ -75,6 +75,7 @@ bench: install-dev
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/seeds.py
 	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
