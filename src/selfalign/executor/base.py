@@ -2,6 +2,8 @@
 
 A task is a chunk index plus its ``(input index, record)`` items; running it means building the
 stage (``make_stage``, once per process that runs tasks) and collecting ``stage.run(items)``.
+The pipeline passes a ``StageBuilder``: callable, and it names the stage and the run context, so
+an executor that runs tasks in other processes can rebuild it there (``RunContext.for_worker``).
 Executors may run tasks anywhere and in any order, but they hand every finished task to
 ``commit``, on the calling thread only, so the part files, caches and manifest have one writer.
 Because a chunk's output depends only on its items (per-item seeds, cached LLM calls), any
