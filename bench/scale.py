@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def run_stage(stage: type, executor: str, records: list, overrides: list[str],
     seconds = time.perf_counter() - started
     counts = parts.merge(STAGE_KINDS[stage.name])
     kept = sorted(r.id for r in read_records(run_dir / f"{stage.name}.jsonl", STAGE_KINDS[stage.name]))
+    shutil.rmtree(run_dir)
     return seconds, {**counts, "kept_ids": kept, "first_commit_s": commits[0] - started}
 
 
@@ -128,6 +130,7 @@ def generation_half(args: argparse.Namespace) -> None:
     base = Path(tempfile.mkdtemp(prefix="scale-seeds-"))
     run_pipeline(load_config(None, [f'run.dir="{base}"', 'run.steps=["seeds"]']), progress=False)
     seeds = list(read_records(base / "seeds.jsonl", "seed"))[:args.seeds]
+    shutil.rmtree(base)
     threads = {"local": CORES, "ray": 1}
     print(f"generation: concepts of {len(seeds)} seeds on the embedded model, chunk size "
           f"{args.gen_chunk_size}; local: 1 model x {CORES} threads, ray: {CORES} actors x 1 thread")
