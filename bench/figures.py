@@ -29,6 +29,7 @@ RESULTS = REPO / "bench" / "results"
 README = REPO / "README.md"
 BENCHMARKS = REPO / "docs" / "benchmarks.md"
 REPORT_DOC = REPO / "docs" / "report.md"
+SCALING_DOC = REPO / "docs" / "scaling.md"
 
 
 def _find(path: Path, pattern: str) -> re.Match:
@@ -146,12 +147,32 @@ def report_block() -> str:
     return "\n".join(lines)
 
 
+def scale_block() -> str:
+    """bench/scale.py's execute-stage rates, local against Ray."""
+    path = RESULTS / "scale-execute.txt"
+    runs: dict[str, list[str]] = {"local": [], "ray": []}
+    for m in re.finditer(r"^  (local|ray)\s+([\d.]+) programs/s", path.read_text(encoding="utf-8"), re.MULTILINE):
+        runs[m[1]].append(m[2])
+    summary = _find(path, r"execute: local ([\d.]+) programs/s, ray ([\d.]+) programs/s \(medians of (\d+)\); "
+                          r"ray overhead ([+-][\d.]+)% \(aim <= 15%\); same kept and dropped rows: (\w+)")
+    load = _find(path, r"load average at start ([\d.]+)")[1]
+    cluster = _find(path, r"local cluster of \d+ CPUs started in ([\d.]+) s")[1]
+    lines = [f"| executor | programs/s (median of {summary[3]}) | each run |", "|---|---|---|",
+             f"| local: one sandbox of 2 workers in the driver | {summary[1]} | {', '.join(runs['local'])} |",
+             f"| ray: the node's execute actor, the same sandbox | {summary[2]} | {', '.join(runs['ray'])} |",
+             "", f"Ray overhead {summary[4]}% (aim: at most 15%); same kept and dropped rows: {summary[5]}; "
+                 f"load average {load} at the start; starting the local cluster took {cluster} s more, "
+                 "once per run (`bench/results/scale-execute.txt`)."]
+    return "\n".join(lines)
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
                  "|---|---|---|", *agreement_rows()]
     return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block()},
-            BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()}}
+            BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()},
+            SCALING_DOC: {"scale": scale_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
