@@ -7,7 +7,8 @@ per token, cut at stop sequences or at ``max_tokens``. Faults are queued per req
 order; ``always`` repeats one fault forever. It records every request with its arrival time and
 the most requests it ever had in flight, so tests can check retries, delays and concurrency.
 ``GET /v1/models`` lists ``server.models`` (with a fresh ``created`` time on every answer, as vLLM
-does); ``models = None`` answers 404, like a server without that route.
+does); ``models = None`` answers 404, like a server without that route; ``get_fault = "reset"``
+drops every GET (/models, /props), like a server that is not up yet.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class FakeOpenAIServer:
         self.slots: int | None = None         # llama.cpp's GET /props total_slots, when set
         self.cached_tokens = 0                # reported as usage.prompt_tokens_details (vLLM)
         self.model_requests = 0
+        self.get_fault: str | None = None     # "reset": GETs are dropped
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -114,6 +116,8 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             server.model_requests += 1
+            if server.get_fault == "reset":
+                return self._reset()
             if self.path == "/props" and server.slots:
                 return self._send(200, json.dumps({"total_slots": server.slots}).encode())
             if self.path.rstrip("/") != "/v1/models" or server.models is None:

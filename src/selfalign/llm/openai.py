@@ -13,6 +13,18 @@ The fingerprint is the URL, the served name and what ``GET {base_url}/models`` s
 a server restarted on another model is another model to the cache. top_k and min_p are sent only
 when a request sets them (the OpenAI API has neither; vLLM and llama.cpp's server accept both).
 
+Several servers: ``model`` may list base URLs separated by commas (``http://a:8000/v1,
+http://b:8000/v1``), replicas of one model, e.g. ``vllm serve`` on several machines. Each try goes
+to the least loaded server that is up (``server_pool.py``), each server holding its own number of
+requests in flight; a server whose try fails transiently is marked down for a backoff and the try
+moves to another; when all are down the usual backoff applies, and the final error names every
+URL with its last failure. One request is sent until one server answers it, so each request has
+one result, in request order. A list's identity (``fingerprint``) is the served name and the
+model its servers describe, checked to be the same on every server, not the URLs: adding,
+removing or moving a replica keeps the cache. A single URL keeps the older URL-bound fingerprint,
+so caches written before lists existed stay valid; a trailing comma (``http://b:8000/v1,``) makes
+one URL a list of one, with the list's identity.
+
 Chat prompts: the server's template is not fetched (the OpenAI API has no route for it) and
 ``/chat/completions`` is not used (its prompt would be invisible to the cache key and the raw
 files). The user gives the template as a Jinja file (option ``chat_template``), and it is
@@ -39,6 +51,7 @@ from typing import Any, Sequence
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
                                 SamplingParams, speed_only)
 from selfalign.llm.fingerprint import digest
+from selfalign.llm.server_pool import PoolDown, ServerPool
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 SNIPPET_CHARS = 300
@@ -57,14 +70,17 @@ class OpenAIOptions(BackendOptions):
     api_key: str | None = field(default=None, metadata=speed_only(
         "bearer token; default: the OPENAI_API_KEY environment variable, else none"))
     concurrency: int = field(default=0, metadata=speed_only(
-        "requests in flight at once; 0 = the server's own slot count where it says (llama.cpp's "
-        f"/props total_slots), else {DEFAULT_CONCURRENCY} (vLLM queues and batches what it gets)"))
+        "requests in flight at once on each server; 0 = the server's own slot count where it "
+        f"says (llama.cpp's /props total_slots), else {DEFAULT_CONCURRENCY} (vLLM queues and "
+        "batches what it gets)"))
     timeout: float = field(default=300.0, metadata=speed_only(
         "seconds to wait for the server on one request before retrying it"))
     retries: int = field(default=5, metadata=speed_only(
-        "retries after the first try for 429, 5xx, timeouts and connection errors"))
+        "retries after the first try for 429, 5xx, timeouts and connection errors (with several "
+        "servers: failed tries in a row on every server before giving up)"))
     backoff: float = field(default=1.0, metadata=speed_only(
-        "first retry delay in seconds; doubles each retry, with random jitter"))
+        "first retry delay in seconds (how long a failed server is left alone); doubles with "
+        "each failure in a row, with random jitter"))
     max_backoff: float = field(default=60.0, metadata=speed_only(
         "longest wait between tries in seconds, Retry-After included"))
     # Not part of the cache key: it shapes prompts before they are sent, and prompts are keyed.
@@ -93,7 +109,8 @@ class _Transient(Exception):
 
 
 class OpenAILLM(LLM):
-    """Text completions from an OpenAI-compatible server; ``model`` is its base URL (…/v1)."""
+    """Text completions from OpenAI-compatible servers; ``model`` is a base URL (…/v1), or
+    several separated by commas."""
 
     backend = "openai"
     Options = OpenAIOptions
@@ -102,15 +119,20 @@ class OpenAILLM(LLM):
     chunk_size = 256       # deep enough to keep a server's batch full; a kill loses one chunk
 
     def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
-        super().__init__(model.rstrip("/"), options)
-        if not self.model.startswith(("http://", "https://")):
-            raise LLMError(f"the openai backend needs a server URL such as "
-                           f"http://127.0.0.1:8000/v1, got {model!r}")
-        self.url = self.model + "/completions"
+        self.urls = server_urls(model)
+        # A comma, even a trailing one, asks for the URL-free identity of a list (fingerprint).
+        self.pooled = "," in model
+        super().__init__(",".join(self.urls) if self.pooled else model.rstrip("/"), options)
+        bad = [url for url in self.urls if not url.startswith(("http://", "https://"))]
+        if bad or not self.urls:
+            raise LLMError(f"the openai backend needs server URLs such as "
+                           f"http://127.0.0.1:8000/v1 (several separated by commas), got {model!r}")
         self._api_key = self.options.api_key or os.environ.get("OPENAI_API_KEY")
         self._fingerprint: str | None = None
         self._template: str | None = None
-        self._concurrency = self.options.concurrency or None
+        self._pool: ServerPool | None = None
+        self._served: Any = None            # what a list's servers serve (same_model)
+        self._unchecked: set[str] = set()   # list servers not yet asked what they serve
         self._usage_lock = threading.Lock()
 
     @property
@@ -119,17 +141,68 @@ class OpenAILLM(LLM):
         return f"{self.backend}:{self.model}#{self.options.model_name}"
 
     def fingerprint(self) -> str:
-        """URL + served name + the server's own description of that model (asked once)."""
+        """One URL: the URL + served name + the server's own description of that model, as
+        before lists existed, so older caches stay valid. A list: the served name + the model
+        every server describes, without URLs, so adding or removing a replica keeps the cache;
+        servers that describe different models are refused (``same_model``). Asked once."""
         if self._fingerprint is None:
-            self._fingerprint = digest({"url": self.model, "model_name": self.options.model_name,
-                                        "served": self.served_model()}, "server")
+            if self.pooled:
+                self._fingerprint = digest({"model_name": self.options.model_name,
+                                            "served": self.same_model()}, "servers")
+            else:
+                self._fingerprint = digest({"url": self.model,
+                                            "model_name": self.options.model_name,
+                                            "served": self.served_model()}, "server")
         return self._fingerprint
 
-    def served_model(self) -> Any:
-        """Our model's entry in ``GET /models`` (every entry when the name is not listed, as
-        llama.cpp's server answers any name); None when the server has no such route."""
+    def same_model(self) -> Any:
+        """What the servers of the list say they serve under our name, asked once each (again
+        with backoff while none answers); an LLMError naming each URL and its answer when they
+        differ, as their answers could not share a cache. A server that does not answer now
+        (down, starting) is asked before its first request (``_check_joined``)."""
+        served: dict[str, Any] = {}
+        failed: dict[str, str] = {}
+        for attempt in range(self.options.retries + 1):
+            for url in self.urls:
+                try:
+                    served.setdefault(url, self.served_model(url, retry=False))
+                except _Transient as failure:
+                    failed[url] = str(failure)
+            if served:
+                break
+            if attempt < self.options.retries:
+                time.sleep(self._delay(attempt, None))
+        if not served:
+            raise LLMError(f"no server of {self.name} answered GET /models: " +
+                           "; ".join(f"{url}: {what}" for url, what in failed.items()))
+        if len({json.dumps(s, sort_keys=True) for s in served.values()}) > 1:
+            raise self._mismatch(served)
+        self._unchecked = {url for url in self.urls if url not in served}
+        self._served = next(iter(served.values()))
+        return self._served
+
+    def _check_joined(self, url: str) -> None:
+        """The same-model check for a server that did not answer when the list was checked:
+        an LLMError if it serves another model, a _Transient while it cannot say."""
+        served = self.served_model(url, retry=False)
+        if json.dumps(served, sort_keys=True) != json.dumps(self._served, sort_keys=True):
+            raise self._mismatch({self.urls[0]: self._served, url: served})
+        self._unchecked.discard(url)
+
+    def _mismatch(self, served: dict[str, Any]) -> LLMError:
+        listing = "; ".join(f"{url} serves {json.dumps(s, sort_keys=True)}"
+                            for url, s in served.items())
+        return LLMError(f"the servers of {self.name} do not serve the same model as "
+                        f"{self.options.model_name!r}, so one cache cannot hold their answers; "
+                        f"give URLs of one model only: {listing}")
+
+    def served_model(self, url: str | None = None, retry: bool = True) -> Any:
+        """Our model's entry in ``GET /models`` of ``url`` (default: the first server; every
+        entry when the name is not listed, as llama.cpp's server answers any name); None when
+        the server has no such route. ``retry=False``: one try, a _Transient when it fails."""
+        target = (url or self.urls[0]) + "/models"
         try:
-            body = self._send(self.model + "/models", None)
+            body = self._send(target, None) if retry else self._send_once(target, None)
         except _Rejected:           # 404 and friends: this server has no /models
             return None
         entries = body.get("data") if isinstance(body, dict) else None
@@ -151,6 +224,7 @@ class OpenAILLM(LLM):
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         if not requests:
             return []
+        self._servers().rearm()
         pool = ThreadPoolExecutor(self.concurrency(), thread_name_prefix="openai")
         try:
             return list(pool.map(self._complete, requests))
@@ -159,15 +233,25 @@ class OpenAILLM(LLM):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def concurrency(self) -> int:
-        """Requests in flight: the option, else the server's slot count (asked once)."""
-        if self._concurrency is None:
-            self._concurrency = self.server_slots() or DEFAULT_CONCURRENCY
-        return self._concurrency
+        """Requests in flight, all servers together: each server's option, else its slots."""
+        return sum(server.slots for server in self._servers().servers)
 
-    def server_slots(self) -> int | None:
-        """How many sequences the server decodes at once, where it says: llama.cpp's server
+    def _servers(self) -> ServerPool:
+        """The servers with their slots (asked once); a list is checked to serve one model
+        before anything is sent to it."""
+        if self._pool is None:
+            if self.pooled:
+                self.fingerprint()
+            slots = [self.options.concurrency or self.server_slots(url) or DEFAULT_CONCURRENCY
+                     for url in self.urls]
+            self._pool = ServerPool(self.urls, slots, self.options.retries + 1, self._delay)
+        return self._pool
+
+    def server_slots(self, url: str | None = None) -> int | None:
+        """How many sequences a server decodes at once, where it says: llama.cpp's server
         answers ``GET /props`` (beside ``/v1``) with ``total_slots``; None elsewhere."""
-        root = self.model[:-len("/v1")] if self.model.endswith("/v1") else self.model
+        base = url or self.urls[0]
+        root = base[:-len("/v1")] if base.endswith("/v1") else base
         try:
             body = self._send_once(root + "/props", None)
         except (_Rejected, _Transient):
@@ -187,8 +271,9 @@ class OpenAILLM(LLM):
 
     def _choices(self, prompt: str, params: SamplingParams, n: int,
                  seed: int | None) -> list[Completion]:
-        body = self._send(self.url, json.dumps(self._payload(prompt, params, n, seed)).encode())
-        completions = parse_choices(body, self.url)
+        body, url = self._post("/completions",
+                               json.dumps(self._payload(prompt, params, n, seed)).encode())
+        completions = parse_choices(body, url)
         with self._usage_lock:
             self.prompt_evaluated += evaluated_prompt_tokens(body)
         return completions
@@ -209,8 +294,43 @@ class OpenAILLM(LLM):
             payload["min_p"] = params.min_p
         return payload
 
+    def _post(self, path: str, data: bytes) -> tuple[dict[str, Any], str]:
+        """POST to the least loaded server that is up, moving to another after a transient
+        failure; the decoded JSON body and the URL that answered, or an LLMError."""
+        pool = self._servers()
+        # A backstop for a request that fails everywhere while other requests succeed (so no
+        # server is ever given up on): as many tries as every server retrying it alone.
+        tries = (self.options.retries + 1) * len(pool.servers)
+        for _ in range(tries):
+            try:
+                server = pool.acquire()
+            except PoolDown:
+                raise self._give_up(pool, path, pool.give_up_after,
+                                    "in a row on every server") from None
+            try:
+                if server.url in self._unchecked:
+                    self._check_joined(server.url)
+                body = self._send_once(server.url + path, data)
+            except _Transient as failure:
+                pool.release(server, str(failure), failure.retry_after)
+                continue
+            except BaseException:
+                pool.release(server)    # it answered (a 4xx): up, whatever the request's fate
+                raise
+            pool.release(server)
+            return body, server.url + path
+        raise self._give_up(pool, path, tries, "for this request")
+
+    def _give_up(self, pool: ServerPool, path: str, tries: int, how: str) -> LLMError:
+        if len(pool.servers) == 1:
+            last = pool.servers[0].last_failure
+            return LLMError(f"{pool.servers[0].url}{path} failed after {tries} tries; last: {last}")
+        return LLMError(f"the servers of {self.name} failed {tries} tries {how}: "
+                        f"{pool.report(path)}")
+
     def _send(self, url: str, data: bytes | None) -> dict[str, Any]:
-        """POST ``data`` (GET when None) with retries; the decoded JSON body or an LLMError."""
+        """Send to one URL (GET when ``data`` is None) with retries; the decoded JSON body or
+        an LLMError. For the per-server questions (/models); completions go through ``_post``."""
         tries = self.options.retries + 1
         for attempt in range(tries):
             try:
@@ -258,6 +378,12 @@ class OpenAILLM(LLM):
         # "Equal jitter": half fixed, half random, so retries of many threads spread out.
         base = min(cap, self.options.backoff * 2 ** attempt)
         return base / 2 + random.uniform(0, base / 2)
+
+
+def server_urls(model: str) -> list[str]:
+    """The base URLs in a model string: one, or several separated by commas, each once."""
+    urls = (part.strip().rstrip("/") for part in model.split(","))
+    return list(dict.fromkeys(url for url in urls if url))
 
 
 def parse_choices(body: dict[str, Any], url: str) -> list[Completion]:
