@@ -34,7 +34,6 @@ rendered here like a GGUF's; without one the model has no chat template: the gen
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import json
 import os
@@ -51,10 +50,11 @@ from typing import Any, Sequence
 from selfalign.llm.base import (LLM, BackendOptions, Completion, LLMError, Request, Result,
                                 SamplingParams, speed_only)
 from selfalign.llm.fingerprint import digest
+from selfalign.llm.openai_wire import (error_reason, evaluated_prompt_tokens, parse_choices,
+                                       parse_retry_after, snippet)
 from selfalign.llm.server_pool import PoolDown, ServerPool
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-SNIPPET_CHARS = 300
 # Fields of a /models entry that name the model; "created" is the time of the answer on vLLM.
 MODEL_FIELDS = ("id", "root", "parent", "owned_by", "meta")
 # Requests in flight when the server does not say how many it runs at once. vLLM batches up to
@@ -357,14 +357,14 @@ class OpenAILLM(LLM):
             raise self._http_failure(url, error) from None
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
             # URLError is an OSError: refused connections land here too (a server starting up).
-            raise _Transient(f"{type(error).__name__}: {_reason(error)}") from None
+            raise _Transient(f"{type(error).__name__}: {error_reason(error)}") from None
         try:
             return json.loads(raw)
         except ValueError:
-            raise _Transient(f"malformed JSON in a 200 response: {_snippet(raw)}") from None
+            raise _Transient(f"malformed JSON in a 200 response: {snippet(raw)}") from None
 
     def _http_failure(self, url: str, error: urllib.error.HTTPError) -> Exception:
-        body = _snippet(error.read())
+        body = snippet(error.read())
         what = f"HTTP {error.code}: {body}"
         if error.code in RETRY_STATUSES:
             return _Transient(what, parse_retry_after(error.headers.get("Retry-After")))
@@ -384,71 +384,3 @@ def server_urls(model: str) -> list[str]:
     """The base URLs in a model string: one, or several separated by commas, each once."""
     urls = (part.strip().rstrip("/") for part in model.split(","))
     return list(dict.fromkeys(url for url in urls if url))
-
-
-def parse_choices(body: dict[str, Any], url: str) -> list[Completion]:
-    """Turn a /completions response body into Completions, checking its shape."""
-    try:
-        choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
-        texts = [str(c["text"]) for c in choices]
-        reasons = [_finish_reason(c.get("finish_reason")) for c in choices]
-    except (KeyError, TypeError, AttributeError):
-        raise LLMError(f"{url} answered without choices[].text: "
-                       f"{_snippet(json.dumps(body).encode())}") from None
-    usage = body.get("usage") or {}
-    prompt_tokens = int(usage.get("prompt_tokens") or 0)
-    shares = _split_tokens(int(usage.get("completion_tokens") or 0), texts)
-    return [Completion(text, reason, prompt_tokens, share)
-            for text, reason, share in zip(texts, reasons, shares)]
-
-
-def evaluated_prompt_tokens(body: dict[str, Any]) -> int:
-    """Prompt tokens the server ran for one answer: its usage less the tokens it says came from
-    its prefix cache (``usage.prompt_tokens_details.cached_tokens``, where reported)."""
-    usage = body.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
-    try:
-        return max(0, int(usage.get("prompt_tokens") or 0) - int(details.get("cached_tokens") or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def _finish_reason(reason: Any) -> str:
-    # Servers say "stop", "eos", "stop_sequence", None…; only "length" means cut off.
-    return "length" if reason == "length" else "stop"
-
-
-def _split_tokens(total: int, texts: list[str]) -> list[int]:
-    """Usage counts all choices together; share it out by text length (exact when n == 1)."""
-    if len(texts) == 1:
-        return [total]
-    chars = sum(len(t) for t in texts)
-    if chars == 0:
-        return [total // len(texts)] * len(texts)
-    shares = [total * len(t) // chars for t in texts]
-    shares[-1] += total - sum(shares)
-    return shares
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is either delay seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _reason(error: BaseException) -> str:
-    return str(getattr(error, "reason", None) or error) or "no detail"
-
-
-def _snippet(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace").strip().replace("\n", " ")
-    return repr(text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else ""))
