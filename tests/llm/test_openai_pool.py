@@ -81,13 +81,13 @@ def test_a_closed_server_gets_no_answers_and_its_share_moves_to_the_others():
     assert len(a.requests) > 0 and len(b.requests) > 0
 
 
-@pytest.mark.parametrize("fault", ["reset", "500"])
+@pytest.mark.parametrize("fault", ["reset", "500", "hang:3"])
 def test_a_failing_server_hands_its_requests_to_the_others_with_the_same_seed(fault):
     """A failed try is sent again as it was, seed included, so a seeded request gets the same
     text whichever server answers it (here: the one that works)."""
     with FakeOpenAIServer() as good, FakeOpenAIServer() as bad:
         bad.always = fault
-        llm = pool(bad.url, good.url, concurrency=4)
+        llm = pool(bad.url, good.url, concurrency=4, timeout=0.3)
         requests = [Request(f"p{i}", SamplingParams(temperature=0.8, max_tokens=3, seed=100 + i))
                     for i in range(24)]
         results = llm.generate(requests)
