@@ -58,7 +58,7 @@ class ReversedExecutor(Executor):
 def test_any_executor_writes_the_same_files(tmp_path, monkeypatch):
     with ScriptedServer() as server:
         run_pipeline(load_config(None, _overrides(tmp_path, server.url, tmp_path / "local")), progress=False)
-        monkeypatch.setattr(pipeline, "get_executor", lambda name: ReversedExecutor())
+        monkeypatch.setattr(pipeline, "get_executor", lambda name, ray=None: ReversedExecutor())
         run_pipeline(load_config(None, _overrides(tmp_path, server.url, tmp_path / "reversed")), progress=False)
     for name in STAGES:
         assert _stage_rows(tmp_path / "reversed", name) == _stage_rows(tmp_path / "local", name), name
