@@ -30,6 +30,7 @@ README = REPO / "README.md"
 BENCHMARKS = REPO / "docs" / "benchmarks.md"
 REPORT_DOC = REPO / "docs" / "report.md"
 SCALING_DOC = REPO / "docs" / "scaling.md"
+BACKENDS_DOC = REPO / "docs" / "backends.md"
 
 
 def _find(path: Path, pattern: str) -> re.Match:
@@ -166,13 +167,35 @@ def scale_block() -> str:
     return "\n".join(lines)
 
 
+def bounds_block() -> str:
+    """bench/bounds.py's limits beside bench/batching.py's best batched speed-up, per model."""
+    lines = ["| model | weights | read bandwidth | one sequence, greedy | its weight traffic | "
+             "sampler per token | matmul ceiling (512-token batch) | batched decoder, best |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, bounds, batching in (("SmolLM2-135M Q4_1", "bounds-smollm2.txt", "batching-smollm2.txt"),
+                                   ("Qwen2.5-Coder-0.5B Q4", "bounds-qwen.txt", "batching-qwen.txt")):
+        path = RESULTS / bounds
+        weights = _find(path, r"weights \(GGUF file\): (\d+) MB")[1]
+        bw = _find(path, r"memory read bandwidth, \d+ threads: ([\d.]+) GB/s")[1]
+        decode = _find(path, r"decode, one sequence: ([\d.]+) tok/s -> weight traffic ([\d.]+) GB/s = (\d+)%")
+        sampler = _find(path, r"the sampler costs ([\d.]+) ms per token")[1]
+        ceiling = _find(path, r"512 tokens in one batch: (\d+) tok/s = ([\d.]+)x")
+        best = max(((float(m[2]), m[1]) for m in re.finditer(
+            r"^\| par=(\d+) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|",
+            (RESULTS / batching).read_text(encoding="utf-8"), re.MULTILINE)))
+        lines.append(f"| {name} | {weights} MB | {bw} GB/s | {decode[1]} tok/s | {decode[2]} GB/s "
+                     f"({decode[3]}%) | {sampler} ms | {ceiling[1]} tok/s ({ceiling[2]}x) | "
+                     f"{best[0]:.2f}x at {best[1]} sequences |")
+    return "\n".join(lines)
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
                  "|---|---|---|", *agreement_rows()]
     return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block()},
             BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()},
-            SCALING_DOC: {"scale": scale_block()}}
+            SCALING_DOC: {"scale": scale_block()}, BACKENDS_DOC: {"bounds": bounds_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
