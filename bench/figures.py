@@ -186,6 +186,13 @@ def bounds_block() -> str:
         lines.append(f"| {name} | {weights} MB | {bw} GB/s | {decode[1]} tok/s | {decode[2]} GB/s "
                      f"({decode[3]}%) | {sampler} ms | {ceiling[1]} tok/s ({ceiling[2]}x) | "
                      f"{best[0]:.2f}x at {best[1]} sequences |")
+    kv = RESULTS / "kv-length-qwen.txt"
+    short = _find(kv, r"^short prompts \(~(\d+) tokens\): .* = ([\d.]+)x")
+    long = _find(kv, r"^long prompts \(~(\d+) tokens\): .* = ([\d.]+)x")
+    lines += ["", f"Qwen, 8 seeded requests of 64 new tokens, 8 sequences against one at a time "
+                  f"(`bench/kv_length.py`): {short[2]}x with prompts of ~{short[1]} tokens, "
+                  f"{long[2]}x with the responses stage's prompts of ~{long[1]} tokens (their "
+                  "prompt evaluation included)."]
     return "\n".join(lines)
 
 
