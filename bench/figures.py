@@ -167,6 +167,20 @@ def scale_block() -> str:
     return "\n".join(lines)
 
 
+def scale_generation_block() -> str:
+    """bench/scale.py --generation: the concepts stage on the embedded model, local against Ray."""
+    path = RESULTS / "scale-generation.txt"
+    head = _find(path, r"^generation: concepts of (\d+) seeds .*local: (.*), ray: (.*)$")
+    rows = {m[1]: m for m in re.finditer(r"^  (local|ray)\s+([\d.]+) seeds/s\s+\(\s*([\d.]+) s, first chunk at\s+([\d.]+) s, "
+                                            r"kept (\d+)\)\s+load ([\d.]+)", path.read_text(encoding="utf-8"), re.MULTILINE)}
+    lines = [f"| executor ({head[1]} seeds, concepts stage) | seeds/s | time | first chunk | kept | load |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, what in (("local", head[2]), ("ray", head[3])):
+        m = rows[name]
+        lines.append(f"| {name}: {what} | {m[2]} | {m[3]} s | {m[4]} s | {m[5]} | {m[6]} |")
+    return "\n".join(lines)
+
+
 def bounds_block() -> str:
     """bench/bounds.py's limits beside bench/batching.py's best batched speed-up, per model."""
     lines = ["| model | weights | read bandwidth | one sequence, greedy | its weight traffic | "
@@ -202,7 +216,7 @@ def blocks() -> dict[Path, dict[str, str]]:
                  "|---|---|---|", *agreement_rows()]
     return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block()},
             BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()},
-            SCALING_DOC: {"scale": scale_block()}, BACKENDS_DOC: {"bounds": bounds_block()}}
+            SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()}, BACKENDS_DOC: {"bounds": bounds_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
