@@ -156,19 +156,21 @@ def check_before_work(config: Config, selected: list[str], restart_from: str | N
 
 def _check_finished_steps(digests: dict[str, str], manifest: Manifest, run_dir: Path,
                           selected: list[str]) -> None:
-    """Every selected step that has finished must have been made with this configuration."""
+    """Every selected step that has finished must have been made with this configuration (once,
+    before anything is written: the steps themselves then only skip what has finished)."""
     for step in steps():
-        digest = digests[step.name]
-        if step.name not in selected:
-            continue
-        if isinstance(step, ArtifactStep):
-            marker = _read_marker(run_dir / step.name / COMPLETE)
-            if marker is not None:
-                _check_resumable(step.name, marker, digest, run_dir)
-            continue
-        entry = manifest.stages.get(step.name, {})
-        if entry.get("status") == "done" and (run_dir / f"{step.name}.jsonl").exists():
-            _check_resumable(step.name, entry, digest, run_dir)
+        record = _finished(step, manifest, run_dir) if step.name in selected else None
+        if record is not None:
+            _check_resumable(step.name, record, digests[step.name], run_dir)
+
+
+def _finished(step: type[Stage] | ArtifactStep, manifest: Manifest, run_dir: Path) -> dict[str, Any] | None:
+    """What records a finished step and its config hash: an artifact step's marker, or a
+    stage's manifest entry once its output exists; None while the step is not done."""
+    if isinstance(step, ArtifactStep):
+        return _read_marker(run_dir / step.name / COMPLETE)
+    entry = manifest.stages.get(step.name, {})
+    return entry if entry.get("status") == "done" and (run_dir / f"{step.name}.jsonl").exists() else None
 
 
 def _needs_model(config: Config, selected: list[str]) -> bool:
@@ -204,22 +206,21 @@ def _check_resumable(name: str, entry: dict[str, Any], digest: str, run_dir: Pat
 
 def _run_stage(stage: type[Stage], ctx: RunContext, manifest: Manifest, digest: str, log: Log) -> None:
     out = ctx.run_dir / f"{stage.name}.jsonl"
-    entry = manifest.stages.get(stage.name, {})
-    if entry.get("status") == "done" and out.exists():
-        _check_resumable(stage.name, entry, digest, ctx.run_dir)
+    if _finished(stage, manifest, ctx.run_dir) is not None:
         log(f"{stage.name}: already done, skipping")
         return
     if stage.input and manifest.stages.get(stage.input, {}).get("status") != "done":
         raise PipelineError(f"stage {stage.name!r} needs the output of {stage.input!r}, "
                             f"which has not finished in {ctx.run_dir}; run it first")
     manifest.start(stage.name, digest)
-    parts = StageParts(ctx.run_dir, stage.name, ctx.chunk_size(), digest)
+    size = ctx.chunk_size()
+    parts = StageParts(ctx.run_dir, stage.name, size, digest)
     base = ctx.llm_stats()
 
     def llm_used() -> dict[str, int]:
         return {k: v - base[k] for k, v in ctx.llm_stats().items()}
 
-    seen = _run_chunks(stage, ctx, parts, lambda: manifest.tick(stage.name, llm_used()), log)
+    seen = _run_chunks(stage, ctx, parts, size, lambda: manifest.tick(stage.name, llm_used()), log)
     counts = parts.merge(STAGE_KINDS[stage.name])
     # A stage without input records (seed mining) counts the candidates it judged.
     counts["in"] = seen if stage.input else counts["out"]
@@ -259,8 +260,8 @@ def _tasks(stage: type[Stage], items: Iterator[tuple[int, Record]], size: int) -
         yield ChunkTask(index, chunk)
 
 
-def _run_chunks(stage: type[Stage], ctx: RunContext, parts: StageParts, on_commit: Callable[[], None],
-                log: Log) -> int:
+def _run_chunks(stage: type[Stage], ctx: RunContext, parts: StageParts, size: int,
+                on_commit: Callable[[], None], log: Log) -> int:
     """Hand every unfinished chunk to the executor; return how many input records the stage read."""
     items, total = _inputs(stage, ctx)
     seen = 0
@@ -269,7 +270,7 @@ def _run_chunks(stage: type[Stage], ctx: RunContext, parts: StageParts, on_commi
     with progress_bar(stage.name, total, enabled=shown) as advance:
         def todo() -> Iterator[ChunkTask]:
             nonlocal seen
-            for task in _tasks(stage, items, ctx.chunk_size()):
+            for task in _tasks(stage, items, size):
                 seen += len(task.items)
                 if parts.done(task.index):
                     log(f"{stage.name}: chunk {task.index} already done")
@@ -290,9 +291,7 @@ def _run_chunks(stage: type[Stage], ctx: RunContext, parts: StageParts, on_commi
 def _run_artifact(step: ArtifactStep, ctx: RunContext, manifest: Manifest, digest: str,
                   inputs: dict[str, str], log: Log) -> None:
     out_dir = ctx.run_dir / step.name
-    marker = _read_marker(out_dir / COMPLETE)
-    if marker is not None:
-        _check_resumable(step.name, marker, digest, ctx.run_dir)
+    if _finished(step, manifest, ctx.run_dir) is not None:
         log(f"{step.name}: already done, skipping")
         return
     for name in inputs:
