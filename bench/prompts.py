@@ -44,31 +44,10 @@ QUESTION = {"concepts": lambda e: fewshot._snippet(e.seed),
             "responses": lambda e: f"Instruction:\n{e.instruction}"}
 
 
-class Capture(LLM):
-    """The run's model for templates and tokens; generate() only records what it was asked."""
-
-    def __init__(self, inner: LLM) -> None:
-        super().__init__(inner.model, inner.options)
-        self.inner = inner
-        self.requests: list[Request] = []
-
-    def chat_template(self) -> str | None:
-        return self.inner.chat_template()
-
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        return self.inner.render_chat(messages)
-
-    def chat_stops(self) -> tuple[str, ...]:
-        return self.inner.chat_stops()
-
-    def generate(self, requests: Sequence[Request]) -> list[Result]:
-        self.requests += requests
-        return []
-
-
-def stage_prompts(stage_cls: Any, ctx: RunContext, llm: Capture,
+def stage_prompts(stage_cls: Any, ctx: RunContext, llm: LLM,
                   fallback: str | None = None) -> list[tuple[FewShot, str, int]]:
-    """(few-shot parts, format, n) of every request the stage sent, in pipeline order."""
+    """(few-shot parts, format, n) of every request the stage sent, in pipeline order: the run's
+    model renders them (its template and stops), but generates nothing."""
     module = sys.modules[stage_cls.__module__]
     shots: list[tuple[FewShot, str]] = []
     real = module.render
@@ -87,13 +66,19 @@ def stage_prompts(stage_cls: Any, ctx: RunContext, llm: Capture,
     fmt = recorded_format(ctx.run_dir, stage_cls.name) or fallback or cfg.format
     cfg = dataclasses.replace(cfg, format=fmt)
     stage = stage_cls(cfg, ctx.config.run.seed, llm, ctx.pool())
-    module.render = spy
+    asked: list[Request] = []
+
+    def record(requests: Sequence[Request]) -> list[Result]:
+        asked.extend(requests)
+        return []
+
+    module.render, llm.generate = spy, record   # type: ignore[method-assign]
     try:
-        llm.requests.clear()
         list(stage.run(list(enumerate(records))))
     finally:
         module.render = real
-    return [(few, fmt, request.params.n) for (few, fmt), request in zip(shots, llm.requests)]
+        del llm.generate                         # the class's own generate again
+    return [(few, fmt, request.params.n) for (few, fmt), request in zip(shots, asked)]
 
 
 def recorded_format(run_dir: Path, stage: str) -> str | None:
@@ -134,9 +119,8 @@ def measure(run_dir: Path, model: str | None, fmt: str | None = None) -> list[di
     config = load_config(run_dir / "config.toml")
     ctx = RunContext(config, run_dir, progress=False)
     m = config.model
-    inner = load_llm(model or m.model or None, m.backend or None, m.options)
-    llm = Capture(inner)
-    tokenize = getattr(inner, "_llama").tokenize
+    llm = load_llm(model or m.model or None, m.backend or None, m.options)
+    tokenize = getattr(llm, "_llama").tokenize
 
     def count(text: str) -> list[int]:
         return tokenize(text.encode("utf-8"), add_bos=True, special=True)
@@ -163,7 +147,7 @@ def measure(run_dir: Path, model: str | None, fmt: str | None = None) -> list[di
             "examples": sum(len(t) - len(b) for t, b in zip(sent, bare)) / sum(len(t) for t in sent),
             "evaluated": evaluated(sent, ns), "pool_order": evaluated(sorted_, ns),
             "generated": generated_tokens(run_dir, stage_cls.name)})
-    inner.close()
+    llm.close()
     return rows
 
 
