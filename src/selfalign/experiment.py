@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from selfalign.pipeline import LOOP_STEPS, run_pipeline
 from selfalign.settings import Config
-from selfalign.store import atomic_write_text
+from selfalign.store import atomic_write_text, iter_jsonl
 
 POLICIES = ("passing", "random", "failing")
 SHARED = ("seeds", "concepts", "instructions", "responses", "execute")
@@ -111,8 +111,7 @@ def export_samples(run_dir: Path, out: Path, command: str) -> list[Path]:
             source = next((path for path in found if path.is_file()), None)
             if source is None:
                 continue
-            rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line]
-            greedy = [{"task_id": r["task_id"], "solution": r["solution"]} for r in rows
+            greedy = [{"task_id": r["task_id"], "solution": r["solution"]} for _, r in iter_jsonl(source)
                       if r.get("sample", 0) == 0]
             target = out / f"{side}-{dataset}.jsonl"
             atomic_write_text(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in greedy))
