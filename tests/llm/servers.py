@@ -129,9 +129,17 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", 0))
             payload = json.loads(self.rfile.read(length))
             fault = server.next_fault(payload, dict(self.headers))
+            self._counted = True
             try:
                 self._serve(fault, payload)
             finally:
+                self._leave()
+
+        def _leave(self) -> None:
+            # A request stops being in flight before its answer is written: the client may send
+            # its next request the moment it reads this one, before this thread runs again.
+            if getattr(self, "_counted", False):
+                self._counted = False
                 server.done()
 
         def _serve(self, fault: str | None, payload: dict[str, Any]) -> None:
@@ -150,6 +158,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, json.dumps(server.answer(payload)).encode())
 
         def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self._leave()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -159,6 +168,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _reset(self) -> None:
+            self._leave()
             # SO_LINGER 0 makes close() send RST: the client sees "connection reset by peer".
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                        struct.pack("ii", 1, 0))
