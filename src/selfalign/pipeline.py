@@ -46,7 +46,7 @@ def steps() -> list[type[Stage] | ArtifactStep]:
     """Every step in pipeline order (imported here so `import selfalign.pipeline` stays cheap)."""
     from selfalign.stages.concepts import ConceptsStage
     from selfalign.stages.curate import CurateStage
-    from selfalign.stages.evaluate import BaseEvalStep, TrainedEvalStep
+    from selfalign.stages.evaluate import BaseEvalStep, NativeEvalStep, TrainedEvalStep
     from selfalign.stages.execute import ExecuteStage
     from selfalign.stages.instructions import InstructionsStage
     from selfalign.stages.report import ReportStep
@@ -54,11 +54,11 @@ def steps() -> list[type[Stage] | ArtifactStep]:
     from selfalign.stages.seeds import SeedsStage
     from selfalign.stages.train import TrainStep
 
-    return [BaseEvalStep(), SeedsStage, ConceptsStage, InstructionsStage, ResponsesStage,
+    return [BaseEvalStep(), NativeEvalStep(), SeedsStage, ConceptsStage, InstructionsStage, ResponsesStage,
             ExecuteStage, CurateStage, TrainStep(), TrainedEvalStep(), ReportStep()]
 
 
-STEP_NAMES = ("eval_base", *STAGE_KINDS, "train", "eval_trained", "report")
+STEP_NAMES = ("eval_base", "eval_native", *STAGE_KINDS, "train", "eval_trained", "report")
 LOOP_STEPS = STEP_NAMES   # what `selfalign experiment` runs: the whole self-alignment loop
 
 

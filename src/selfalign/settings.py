@@ -64,7 +64,8 @@ class RunConfig:
                             "(in actors on a Ray cluster, see [run.ray] and docs/scaling.md)", "local")
     ray: RayConfig = setting("the Ray executor's cluster and actors", factory=RayConfig)
     steps: list[str] = setting("the steps `selfalign run` runs, in pipeline order whatever the order "
-                               "here: eval_base (evaluate the model first, off by default), seeds, "
+                               "here: eval_base (evaluate the model first, off by default), eval_native "
+                               "(again in its own chat template, off by default), seeds, "
                                "concepts, instructions, responses, execute, curate, train (fine-tune the "
                                "model on the curated dataset, off by default)",
                                factory=lambda: list(DEFAULT_STEPS))

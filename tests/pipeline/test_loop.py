@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from chat_templates import CHATML
 from scripted import ScriptedServer
 from test_pipeline import _overrides
 from selfalign.experiment import run_experiment
@@ -44,8 +45,15 @@ def _loop(tmp_path: Path, url: str, run: Path, weights: Path, **extra) -> list[s
 
 def test_the_loop_evaluates_trains_evaluates_again_and_reports(tmp_path, tiny_weights):
     run = tmp_path / "run"
+    template = tmp_path / "chatml.jinja"   # the served model has a chat template: eval_native runs
+    template.write_text(CHATML)
+    chat = {"model.options.chat_template": str(template),
+            **{f"{stage}.format": "completion" for stage in ("concepts", "instructions", "responses")}}
     with ScriptedServer() as server:
-        reports = run_experiment(load_config(None, _loop(tmp_path, server.url, run, tiny_weights)), progress=False)
+        reports = run_experiment(load_config(None, _loop(tmp_path, server.url, run, tiny_weights, **chat)),
+                                 progress=False)
+        native_prompts = [r["prompt"] for r in server.requests if str(r["prompt"]).startswith("<|im_start|>user")]
+    assert len(native_prompts) == 2     # eval.limit = 2 problems, in the model's own template
     manifest = json.loads((run / "manifest.json").read_text())
     assert list(manifest["stages"]) == list(LOOP_STEPS)
     assert all(entry["status"] == "done" for entry in manifest["stages"].values())
@@ -61,6 +69,18 @@ def test_the_loop_evaluates_trains_evaluates_again_and_reports(tmp_path, tiny_we
     assert report["dataset"]["train"] == len((run / "sft.jsonl").read_text().splitlines())
     text = (run / "report" / "report.md").read_text()
     assert "| humaneval |" in text and "Trained" in text and "Funnel (kept): seeds" in text
+    # the before column is the base's better format, and both are reported
+    formats = report["before_formats"]["humaneval"]
+    assert formats["chosen"] in ("instruct", "native")
+    assert row["before"] == max(formats["instruct"]["pass@1"], formats["native"]["pass@1"])
+    assert f"Before on humaneval: the base's better prompt format, {formats['chosen']}" in text
+    # the exported before samples are the chosen format's
+    from selfalign.experiment import export_samples
+    export_samples(run, tmp_path / "export", "selfalign experiment")
+    step = "eval_native" if formats["chosen"] == "native" else "eval_base"
+    samples = [json.loads(line) for line in (run / step / "humaneval.samples.jsonl").read_text().splitlines()]
+    exported = [json.loads(line) for line in (tmp_path / "export" / "before-humaneval.jsonl").read_text().splitlines()]
+    assert exported == [{"task_id": s["task_id"], "solution": s["solution"]} for s in samples if "task_id" in s]
 
 
 def test_the_ablation_trains_the_same_budget_under_each_policy(tmp_path, tiny_weights):
@@ -92,6 +112,7 @@ def test_nothing_to_train_is_reported_with_its_reason_not_an_error(tmp_path, tin
         config = load_config(None, _loop(tmp_path, server.url, run, tiny_weights, **{"curate.max_instruction_words": 1}))
         reports = run_experiment(config, progress=False)
     stages = json.loads((run / "manifest.json").read_text())["stages"]
+    assert stages["eval_native"]["summary"] == {"skipped": "the model has no chat template of its own"}
     assert stages["train"]["summary"]["skipped"].startswith("nothing to train on: the curated dataset is empty (")
     assert stages["eval_trained"]["summary"]["skipped"].startswith("no trained model: nothing to train on")
     assert any(note.startswith("train skipped") for note in reports["passing"]["notes"])

@@ -6,6 +6,11 @@ scores side by side, the problems that flipped, and what the model was trained o
 the run prints and saves. An EvalPlus benchmark gives two rows: its base tests (HumanEval, MBPP)
 and its base plus extra tests (HumanEval+, MBPP+). A step that was skipped (no rows to train on)
 is reported with its reason instead of numbers.
+
+The before column is the base model in its better prompt format: where ``eval_native`` ran (the
+base in its own chat template), each benchmark's before scores and flips come from whichever of
+the two formats scored higher on the benchmark's full tests, so a gain cannot come from the
+trained model merely answering a template its base handled badly. Both formats are reported.
 """
 
 from __future__ import annotations
@@ -57,13 +62,45 @@ def loop_report(run_dir: str | Path) -> dict[str, Any]:
                                                    "precision", "effective_batch")}
         report["base_model"] = card["base_model"]["model"]
     before, after = (run / "eval_base" / "results.json"), (run / "eval_trained" / "results.json")
-    if before.exists() and after.exists():
-        report["benchmarks"] = [_rows(c) for c in compare_results(read_results(before), read_results(after))]
-    elif before.exists():
+    if not before.exists():
+        return report
+    base, formats = best_format(read_results(before), _read_results(run / "eval_native" / "results.json"))
+    if formats:
+        report["before_formats"] = formats
+    if after.exists():
+        report["benchmarks"] = [_rows(c) for c in compare_results(base, read_results(after))]
+    else:
         report["notes"].append("no trained model was evaluated: only the base column exists")
         report["before_only"] = {name: b.get("scores", {}) | {f"base {k}": v for k, v in b.get("base_scores", {}).items()}
-                                 for name, b in read_results(before)["benchmarks"].items()}
+                                 for name, b in base["benchmarks"].items()}
     return report
+
+
+def _read_results(path: Path) -> dict[str, Any] | None:
+    return read_results(path) if path.exists() else None
+
+
+def best_format(instruct: dict[str, Any], native: dict[str, Any] | None
+                ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The base's results with each benchmark taken from its better prompt format (higher
+    pass@1 on the full tests; the instruct template on a tie, the one training uses), and per
+    benchmark both formats' scores and the one chosen. Without a native evaluation: as given."""
+    if native is None:
+        return instruct, {}
+    chosen, formats = dict(instruct["benchmarks"]), {}
+    for name, bench in instruct["benchmarks"].items():
+        other = native["benchmarks"].get(name)
+        if other is None:
+            continue
+        a, b = bench.get("scores", {}).get("pass@1"), other.get("scores", {}).get("pass@1")
+        pick = "native" if a is not None and b is not None and b > a else "instruct"
+        chosen[name] = other if pick == "native" else bench
+        formats[name] = {"instruct": _all_scores(bench), "native": _all_scores(other), "chosen": pick}
+    return {**instruct, "benchmarks": chosen}, formats
+
+
+def _all_scores(bench: dict[str, Any]) -> dict[str, float]:
+    return dict(bench.get("scores", {})) | {f"base {k}": v for k, v in bench.get("base_scores", {}).items()}
 
 
 def _rows(c: Any) -> dict[str, Any]:
@@ -108,6 +145,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     elif report.get("before_only"):
         out += ["| benchmark | before |", "|---|---|"]
         out += [f"| {name} | {', '.join(f'{k} {v}' for k, v in s.items())} |" for name, s in report["before_only"].items()]
+    for name, f in report.get("before_formats", {}).items():
+        full = ROW_NAMES.get(name, (name, name))[1]
+        out.append(f"Before on {full}: the base's better prompt format, {f['chosen']} (pass@1 instruct template "
+                   f"{_num(f['instruct'].get('pass@1'))}, own chat template {_num(f['native'].get('pass@1'))}).")
     if report.get("dataset"):
         d, t = report["dataset"], report["training"]
         out.append(f"Trained {report.get('base_model', '')} on {plural(d['train'], 'row')} ({d['held_out']} held out) "

@@ -1,6 +1,9 @@
 """The evaluation steps: ``eval_base`` evaluates the run's model before any self-alignment,
 ``eval_trained`` the model the ``train`` step wrote, each on the ``[eval]`` benchmarks with the
-same settings, into ``<run dir>/<step>/`` (samples, verdicts, results.json).
+same settings, into ``<run dir>/<step>/`` (samples, verdicts, results.json). ``eval_native``
+evaluates the base model once more in its own chat template (the way model cards quote scores),
+so the before/after report can hold the trained model against the base's better format and a
+gain cannot be a formatting artefact.
 
 ``eval_base`` goes through the run's cached LLM; ``eval_trained`` loads the trained model (its
 GGUF export on llama.cpp when there is one, the fastest CPU path; else its HF directory on
@@ -31,6 +34,25 @@ class BaseEvalStep(ArtifactStep):
         return evaluate(run, run.llm(), out_dir, self.name)
 
 
+class NativeEvalStep(ArtifactStep):
+    name = "eval_native"
+    inputs = ()
+    sections = ("model", "eval")
+
+    def build(self, run: RunContext, out_dir: Path) -> dict[str, Any]:
+        config = run.config.eval
+        if config.generation.template == "native":
+            return {"skipped": "eval_base already uses the model's own chat template "
+                               "(eval.generation.template = 'native')"}
+        if config.generation.base:
+            return {"skipped": "eval.generation.base completes the benchmark's code prompt, not a chat turn"}
+        llm = run.llm()
+        if llm.chat_template() is None:
+            return {"skipped": "the model has no chat template of its own"}
+        native = dataclasses.replace(config, generation=dataclasses.replace(config.generation, template="native"))
+        return evaluate(run, llm, out_dir, self.name, native)
+
+
 class TrainedEvalStep(ArtifactStep):
     name = "eval_trained"
     inputs = ("train",)
@@ -52,10 +74,10 @@ class TrainedEvalStep(ArtifactStep):
             llm.close()
 
 
-def evaluate(run: RunContext, llm: Any, out_dir: Path, step: str) -> dict[str, Any]:
+def evaluate(run: RunContext, llm: Any, out_dir: Path, step: str, config: Any = None) -> dict[str, Any]:
     from selfalign.evaluate.evaluate import run_eval
 
-    config = dataclasses.replace(run.config.eval, output_dir=str(out_dir))
+    config = dataclasses.replace(config or run.config.eval, output_dir=str(out_dir))
     results = run_eval(config, llm, run_info={"step": step})
     return {"results": "results.json", "scores": {r.benchmark: r.pass_at() for r in results}}
 

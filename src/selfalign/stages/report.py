@@ -1,5 +1,6 @@
 """The ``report`` step: the before/after table of a self-alignment run (``selfalign.evaluate.
-before_after``), saved as ``<run dir>/report/report.json`` and ``report.md``. It reads only
+before_after``), saved as ``<run dir>/report/report.json`` and ``report.md``; the base's
+native-template evaluation (``eval_native``) is read when it ran, not required. It reads only
 files the earlier steps wrote, so it is cheap to redo. Off unless ``run.steps`` names it."""
 
 from __future__ import annotations
