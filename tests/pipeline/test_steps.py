@@ -101,7 +101,7 @@ def test_artifact_step_is_recorded_marked_and_resumed(tmp_path):
 
 
 def test_unknown_step_is_refused_before_any_work(tmp_path):
-    with pytest.raises(PipelineError, match="unknown step.*nosuch.*steps are eval_base, seeds"):
+    with pytest.raises(PipelineError, match="unknown step.*nosuch.*steps are eval_base, eval_native, seeds"):
         run_pipeline(load_config(None, [f"run.dir={json.dumps(str(tmp_path / 'r'))}",
                                          'run.steps=["seeds", "nosuch"]']), progress=False)
     assert not (tmp_path / "r").exists()
