@@ -129,6 +129,30 @@ def demo_block() -> str:
     return "\n".join(lines)
 
 
+EXPERIMENT = REPO / "experiments" / "qwen2.5-coder-0.5b"
+
+
+def experiment_block() -> str:
+    """The efficacy experiment's before/after and ablation tables, from the files
+    `selfalign experiment ... --export experiments/NAME` committed (report.json, ablation.json)."""
+    sys.path.insert(0, str(REPO / "src"))
+    from selfalign.evaluate.before_after import render_markdown
+    from selfalign.experiment import ablation_markdown
+
+    where = EXPERIMENT.relative_to(REPO)
+    report = EXPERIMENT / "report.json"
+    if not report.is_file():
+        return (f"Not measured yet: `{where}/` holds no exported run (`selfalign experiment "
+                f"configs/experiment-qwen-0.5b.toml ... --export {where}`).")
+    lines = [render_markdown(json.loads(report.read_text(encoding="utf-8"))).strip()]
+    ablation = EXPERIMENT / "ablation.json"
+    if ablation.is_file():
+        lines += ["", "Ablation, the same budget of rows chosen by each selection policy:", "",
+                  ablation_markdown(json.loads(ablation.read_text(encoding="utf-8"))).strip()]
+    lines += ["", f"Greedy samples of both models, the commands and the tables: [{where}/]({where}/README.md)."]
+    return "\n".join(lines)
+
+
 def report_block() -> str:
     """bench/report.py's sizes and times, small run and large run."""
     path = RESULTS / "report.txt"
@@ -214,7 +238,8 @@ def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
                  "|---|---|---|", *agreement_rows()]
-    return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block()},
+    return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block(),
+                     "experiment": experiment_block()},
             BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()},
             SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()}, BACKENDS_DOC: {"bounds": bounds_block()}}
 

