@@ -37,6 +37,7 @@ def has_close_elements(numbers, threshold):
 # HumanEval/0 goes from failing to passing, HumanEval/1 the other way
 BEFORE = {"HumanEval/0": 0, "HumanEval/1": 1, "HumanEval/2": 1}
 AFTER = {"HumanEval/0": 1, "HumanEval/1": 0, "HumanEval/2": 1}
+NATIVE = {"HumanEval/0": 0, "HumanEval/1": 0, "HumanEval/2": 1}   # the base in its own chat template
 
 
 def _results(path: Path, passed: dict[str, int]) -> None:
@@ -58,5 +59,6 @@ def report_run(tmp_path_factory) -> Path:
     history = [{"step": s, "epoch": s / 4, "loss": 2.0 / s, "learning_rate": 1e-5} for s in range(1, 5)]
     write_curve(history + [{"step": 4, "epoch": 1.0, "eval_loss": 0.7}], run / "train", png=False)
     _results(run / "eval_base" / "results.json", BEFORE)
+    _results(run / "eval_native" / "results.json", NATIVE)
     _results(run / "eval_trained" / "results.json", AFTER)
     return run

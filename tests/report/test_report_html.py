@@ -80,6 +80,8 @@ def test_decontamination_training_evaluation_and_settings(page, report_run):
     assert re.search(r"<td>humaneval</td>\s*<td class=\"num\">66\.7</td><td class=\"num\">66\.7</td>", evaluation)
     flips = evaluation.split('class="flips"', 1)[1]
     assert "<td>HumanEval/0</td><td>HumanEval/1</td>" in flips   # fixed, then broken
+    # the base in both formats; the instruct template scored higher, so it is the before column
+    assert re.search(r"<td>humaneval</td><td class=\"num\">66\.7</td><td class=\"num\">33\.3</td><td>instruct</td>", flips)
     settings = _section(page, "settings")
     assert "[responses]" in settings and "selfalign" in settings and "bwrap" in settings
 
