@@ -35,10 +35,13 @@ class RayConfig:
                            "(Ray client: the run directory must be at the same path on the head node)", "")
     actors: int = setting("actors per record stage, each building the stage once (loading the model) "
                           "and running chunk after chunk; 0 = as many as the cluster's CPUs (and GPUs) "
-                          "hold at cpus_per_actor / gpus_per_actor each", 0)
+                          "hold at cpus_per_actor / gpus_per_actor each, or for vLLM with "
+                          "tensor_parallel_size k > 1 as many groups of k GPUs as its nodes hold", 0)
     cpus_per_actor: float = setting("CPUs each actor reserves: a llama.cpp actor's CPU slot, an execute "
                                     "actor's sandbox workers (execute.workers = 0 takes this many)", 1.0)
-    gpus_per_actor: float = setting("GPUs each actor reserves (a vLLM or transformers replica)", 0.0)
+    gpus_per_actor: float = setting("GPUs each actor reserves (1: a vLLM or transformers replica per "
+                                    "GPU); vLLM with tensor_parallel_size k > 1 gets a placement group "
+                                    "of k GPUs per actor instead (leave 0, or set k)", 0.0)
     max_restarts: int = setting("how often a dead actor is restarted, its unfinished chunks retried "
                                 "(Ray's max_restarts and max_task_retries), before the stage fails", 3)
 

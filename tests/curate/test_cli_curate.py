@@ -60,3 +60,22 @@ def test_a_runs_execute_file_and_bad_settings(tmp_path, capsys):
     assert main(["curate", str(src), "-o", str(out), "--set", "model.model=x"]) == 2
     assert main(["curate", str(src), "-o", str(out), "--set", "curate.policy=best"]) == 2
     assert "curate.policy must be one of passing, random, failing" in capsys.readouterr().err
+
+
+def test_what_selfalign_execute_writes_for_a_runs_responses_file(tmp_path, capsys):
+    """`selfalign execute runs/x/responses.jsonl -o v.jsonl` keeps each Response (``solution``,
+    ``parent_id`` = the instruction) and adds ``exec``: curate reads that as it is."""
+    from selfalign.records import Response
+
+    answers = [Response(parent_id="inst1", seed_id="seed1", sample=i,
+                        instruction="Write inc(x) that returns x plus one, for any integer x.",
+                        response="Solution:\n```python\ndef inc(x):\n    return x + 1\n```",
+                        solution="def inc(x):\n    return x + 1", tests="assert inc(1) == 2") for i in range(2)]
+    src = tmp_path / "verdicts.jsonl"
+    src.write_text("".join(json.dumps({**a.to_dict(), "exec": {"status": "pass"}}) + "\n" for a in answers))
+    out = tmp_path / "ds"
+    assert main(["curate", str(src), "-o", str(out), "--no-sandbox", "--no-progress",
+                 "--set", "curate.decontaminate=false"]) == 0
+    assert "2 rows -> 1 example in" in capsys.readouterr().out      # two answers to one instruction
+    row = json.loads((out / "data.jsonl").read_text())
+    assert row["response_id"] in {a.id for a in answers} and row["seed_id"] == "seed1"

@@ -1,10 +1,12 @@
-"""The vllm backend cannot run without a GPU; check it is lazy and fails with a usable message."""
+"""The vllm backend cannot run without a GPU; check it is lazy, fails with a usable message,
+and builds the engine a tensor-parallel replica under Ray needs."""
 
 from __future__ import annotations
 
 import importlib.util
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -43,6 +45,32 @@ def test_options_are_checked():
     assert VLLMOptions.from_dict({"tensor_parallel_size": 2}).tensor_parallel_size == 2
     with pytest.raises(LLMError, match="unknown option.*tp_size"):
         VLLMOptions.from_dict({"tp_size": 2})
+    with pytest.raises(LLMError, match="tensor_parallel_size must be 1 or more, got 0"):
+        VLLMOptions.from_dict({"tensor_parallel_size": 0})
+    assert VLLMLLM.tensor_parallel_size({"tensor_parallel_size": 4, "dtype": "bfloat16"}) == 4
+
+
+@pytest.mark.skipif(HAS_VLLM, reason="vllm is installed here")
+def test_a_replica_with_ray_workers_builds_its_engine_without_a_gpu_of_its_own(monkeypatch, tmp_path):
+    """Under the ray executor a tensor-parallel replica's actor holds no GPU (its k workers hold
+    them), so the GPU check is skipped and vLLM is told to start its workers in Ray. vLLM cannot
+    be installed here, so a stand-in module records what vllm.LLM would be given; without the
+    ray option the same construction still stops at the GPU check."""
+    built = []
+    fake = types.ModuleType("vllm")
+    fake.LLM = lambda **kwargs: built.append(kwargs) or object()
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    (tmp_path / "config.json").write_text("{}")     # what the fingerprint reads
+    options = VLLMOptions(tensor_parallel_size=2, distributed_executor_backend="ray")
+    VLLMLLM(str(tmp_path), options)
+    assert built == [dict(model=str(tmp_path), tensor_parallel_size=2, dtype="auto",
+                          gpu_memory_utilization=0.9, trust_remote_code=False, enforce_eager=False,
+                          distributed_executor_backend="ray")]
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        with pytest.raises(LLMError, match="needs an NVIDIA GPU"):
+            VLLMLLM(str(tmp_path), VLLMOptions(tensor_parallel_size=2))
+        assert len(built) == 1
 
 
 class _Out:   # the shape of vllm's RequestOutput / CompletionOutput, which we only read

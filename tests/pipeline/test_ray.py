@@ -1,6 +1,8 @@
-"""The ray executor on a real two-node Ray cluster on loopback (``ray start`` twice, one CPU each),
-against the scripted server: the same files as the local executor, also after its workers are
-killed in the middle of a generation stage and of the execute stage, and after the driver is.
+"""The ray executor on a real two-node Ray cluster on loopback (``ray start`` twice, one CPU and
+two declared GPUs each), against the scripted server: the same files as the local executor, also
+after its workers are killed in the middle of a generation stage and of the execute stage, and
+after the driver is; and where tensor-parallel vLLM replicas are placed (the GPUs exist only as
+Ray resources: this machine has none).
 
 The cluster is started once for the module and stopped in the fixture's finalizer (``ray stop
 --force``, which stops every Ray process of this user: nothing else here runs Ray). When Ray is not
@@ -22,8 +24,14 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedServer
+from selfalign.config import ConfigError
+from selfalign.executor import ChunkTask
+from selfalign.executor.ray import RayExecutor
 from selfalign.pipeline import run_pipeline
-from selfalign.settings import load_config
+from selfalign.records import Dropped
+from selfalign.settings import RayConfig, load_config
+from selfalign.stages.base import Stage, StageBuilder
+from selfalign.stages.context import RunContext
 from test_pipeline import _kill_when, _overrides, _run_cli, _stage_rows
 
 pytestmark = pytest.mark.slow
@@ -32,7 +40,8 @@ STAGES = ("seeds", "concepts", "instructions", "responses", "execute", "curate")
 SLEEP_S = 0.2       # each generated test sleeps this long, so the execute stage can be killed mid-way
 # A loopback test cluster needs no token (Ray 2.5x turns token authentication on by default).
 ENV = {"RAY_AUTH_MODE": "disabled"}
-NODE = ["--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
+# The GPUs are only declared: nothing here reserves one except the placement test's stand-in.
+NODE = ["--num-cpus=1", "--num-gpus=2", "--object-store-memory=200000000", "--disable-usage-stats"]
 
 
 def _free_port() -> int:
@@ -203,3 +212,83 @@ def test_driver_killed_mid_stage_the_same_command_finishes_the_run(cluster, loca
         assert done.returncode == 0, err
         assert len(server.requests) == calls     # the generation stages had finished: no new calls
     _assert_same_files(run_dir, local_run / "run")
+
+def _shard_probe() -> type[Stage]:
+    """A stand-in for a generation stage on a vLLM engine with tensor_parallel_size = k, which
+    cannot run here: built once per replica actor, like the engine, it starts k shard actors the
+    way vLLM's Ray executor starts its workers (num_cpus=0, one GPU each, one in each GPU bundle of
+    the actor's placement group: vllm/v1/executor/ray_executor.py); each chunk reports where the
+    replica and its shards landed. Defined in a function so Ray ships the class by value."""
+
+    class ShardProbe(Stage):
+        name, input, sections = "shard_probe", None, ()
+
+        def __init__(self, run: RunContext) -> None:
+            import ray
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+            group = ray.util.get_current_placement_group()
+            context = ray.get_runtime_context()
+
+            @ray.remote(num_cpus=0, num_gpus=1)
+            class Shard:
+                def where(self) -> tuple[str, list]:
+                    shard = ray.get_runtime_context()
+                    return shard.get_node_id(), shard.get_accelerator_ids()["GPU"]
+
+            bundles = [i for i, bundle in enumerate(group.bundle_specs) if bundle.get("GPU")]
+            self.shards = [Shard.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
+                group, placement_group_bundle_index=i)).remote() for i in bundles]
+            self.report = {
+                "group": group.id.hex(), "bundles": group.bundle_specs, "node": context.get_node_id(),
+                "actor_resources": context.get_assigned_resources(),
+                "options": run.config.model.options,
+                "shards": ray.get([shard.where.remote() for shard in self.shards], timeout=60)}
+
+        @classmethod
+        def from_run(cls, run: RunContext) -> "ShardProbe":
+            return cls(run)
+
+        def run(self, items):
+            for index, _ in items:
+                yield Dropped("probe", {"index": index, **self.report})
+
+    return ShardProbe
+
+
+def test_tensor_parallel_vllm_replicas_each_get_a_placement_group_of_their_gpus(cluster, tmp_path):
+    """model.options.tensor_parallel_size = 2 on two nodes of 2 (declared) GPUs and 1 CPU: the
+    ray executor starts one replica per node, each in a placement group of a CPU bundle and two
+    GPU bundles on that node; the replica's actor reserves no GPU, so both of its shards get one,
+    and vLLM is told to use Ray workers. The groups are gone when the stage ends. A replica of 4
+    GPUs, or more replicas than the nodes hold, is refused before anything starts."""
+    import ray
+
+    config = load_config(None, ["model.backend=vllm", "model.model=org/model"])
+    config.model.options = {"tensor_parallel_size": 2}
+    builder = StageBuilder(_shard_probe(), RunContext(config, tmp_path, progress=False))
+    committed = []
+    RayExecutor(RayConfig()).run(builder, [ChunkTask(i, [(i, None)]) for i in range(6)],
+                                 lambda task, outcomes: committed.extend(o.record for o in outcomes))
+    assert sorted(record["index"] for record in committed) == list(range(6))
+    replicas = {record["group"]: record for record in committed}
+    assert len(replicas) == 2
+    assert len({replica["node"] for replica in replicas.values()}) == 2      # one per node
+    for replica in replicas.values():
+        assert replica["bundles"] == [{"CPU": 1.0}, {"GPU": 1.0}, {"GPU": 1.0}]
+        assert replica["actor_resources"] == {"CPU": 1.0}                     # no GPU of its own
+        assert replica["options"] == {"tensor_parallel_size": 2, "distributed_executor_backend": "ray"}
+        (node_a, gpus_a), (node_b, gpus_b) = replica["shards"]
+        assert node_a == node_b == replica["node"]
+        assert len(gpus_a) == len(gpus_b) == 1 and gpus_a != gpus_b
+    table = ray.util.placement_group_table()
+    assert {table[group]["state"] for group in replicas} == {"REMOVED"}
+
+    config.model.options = {"tensor_parallel_size": 4}      # 4 GPUs in all, but 2 per node
+    with pytest.raises(ConfigError, match=r"at most 4 // 4 = 1 replicas; its nodes \(2 GPUs \+ 1 CPUs, "
+                                          r"2 GPUs \+ 1 CPUs\) hold 0"):
+        RayExecutor(RayConfig()).run(builder, [ChunkTask(0, [(0, None)])], lambda *_: None)
+    config.model.options = {"tensor_parallel_size": 2}
+    with pytest.raises(ConfigError, match="run.ray.actors = 3 vLLM replicas .* hold 2"):
+        RayExecutor(RayConfig(actors=3)).run(builder, [ChunkTask(0, [(0, None)])], lambda *_: None)
+    assert {row["state"] for row in ray.util.placement_group_table().values()} == {"REMOVED"}

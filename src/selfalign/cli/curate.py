@@ -27,7 +27,8 @@ Each line of IN.jsonl is a JSON object with
   exec            the verdict object of `selfalign execute` (at least a status)
   instruction_id  optional; answers to one instruction share it (default: a hash of the instruction)
   seed_id, seed_source, seed_path, seed_license, response_id   optional lineage
-(`selfalign execute` output with an `instruction` and `response` added is enough.)
+(`selfalign execute` output with an `instruction` and `response` added is enough; so are a
+run's execute.jsonl and what `selfalign execute` writes for a run's responses.jsonl.)
 
 A pass counts only if its tests run an assertion, call the solution without redefining it, and
 fail against a stub of the solution (every function body `return None`); pytest- and
@@ -44,6 +45,7 @@ examples:
   selfalign curate verdicts.jsonl -o dataset/
   selfalign curate verdicts.jsonl -o dataset/ run.toml --set curate.policy=random
   selfalign curate runs/qwen/execute.jsonl -o qwen-sft/ --run-dir runs/qwen
+  selfalign execute runs/qwen/responses.jsonl -o verdicts.jsonl && selfalign curate verdicts.jsonl -o qwen-sft/
   selfalign curate verdicts.jsonl -o dataset/ --set curate.augment_p=0.5 --set execute.workers=4"""
 
 ALLOWED_KEYS = ("curate.", "execute.", "run.seed")
@@ -116,16 +118,21 @@ def _lineage(run_dir: Path | None) -> tuple[Any, dict]:
 
 
 def _verdict_rows(rows: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """A run's execute.jsonl holds Verdict records: turn them into curation rows."""
+    """Pipeline records as curation rows: a run's execute.jsonl holds Verdict records, and
+    `selfalign execute` on a run's responses.jsonl writes each Response with its ``exec``."""
     from selfalign.curate.rows import row_from_verdict
     from selfalign.records import RecordError, Verdict
 
     for where, row in rows:
-        if isinstance(row, dict) and "solution" in row and "code" not in row and "status" in row:
-            try:
-                row = row_from_verdict(Verdict.from_dict(row))
-            except RecordError:
-                pass                          # reported as malformed below
+        if isinstance(row, dict) and "solution" in row and "code" not in row:
+            if "status" in row:
+                try:
+                    row = row_from_verdict(Verdict.from_dict(row))
+                except RecordError:
+                    pass                      # reported as malformed below
+            elif "exec" in row:               # a Response: its parent is the instruction
+                row = {**row, "code": row["solution"], "response_id": row.get("id"),
+                       "instruction_id": row.get("instruction_id") or row.get("parent_id")}
         yield where, row
 
 

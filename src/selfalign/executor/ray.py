@@ -5,7 +5,8 @@ Design, in the words of the executor seam (``base.py``):
 - **Actors hold the stage.** Each record stage gets a pool of ``StageWorker`` actors: an actor
   builds the stage once, on its first chunk, then runs chunk after chunk, two in flight per
   actor so none waits on the driver. A generation stage gets ``[run.ray]`` ``actors`` of
-  ``cpus_per_actor`` / ``gpus_per_actor`` each (a model per CPU slot or per GPU). The execute
+  ``cpus_per_actor`` / ``gpus_per_actor`` each (a model per CPU slot or per GPU), or, for a vLLM
+  engine sharded over k GPUs, one actor per placement group of k GPUs (``ray_replicas.py``). The execute
   stage (``Stage.node_wide``) gets one actor per node holding all the node's CPUs, whose sandbox
   runs a worker per core, pinned as locally: measured here, one 2-worker sandbox ran 5,000
   programs in 7.3 s where two 1-worker sandboxes in two actors took 9.3 s (local: 6.6 s). The
@@ -41,6 +42,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from selfalign.executor.base import ChunkTask, Executor, Outcome
+from selfalign.executor.ray_replicas import (ReplicaPlan, alive_nodes, plan_replicas, remove_groups,
+                                             start_replicas, tensor_parallel_size, worker_config)
 from selfalign.settings import RayConfig
 from selfalign.executor.local import LocalExecutor
 
@@ -128,40 +131,44 @@ class _ActorPool:
         from selfalign.executor.ray_cache import CacheServer
 
         self.ray, self.builder, self.settings = ray, builder, settings
+        self.groups: list[Any] = []      # the replicas' placement groups, removed after them
+        # Planned before anything starts, so a plan the cluster cannot hold leaves nothing behind.
+        plan = None if builder.stage.node_wide else self._plan()
+        config = plan and worker_config(builder.run.config, plan)
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.cache_name = f"selfalign-cache-{uuid.uuid4().hex}"
         self.cache = ray.remote(CacheServer).options(
             name=self.cache_name, num_cpus=0, scheduling_strategy=here, max_restarts=-1,
             max_task_retries=-1).remote()
-        self.actors = self._node_actors() if builder.stage.node_wide else self._slot_actors()
+        self.actors = self._node_actors() if builder.stage.node_wide else self._slot_actors(plan, config)
 
     def _worker(self, **options: Any) -> Any:
         restarts = self.settings.max_restarts
         return self.ray.remote(StageWorker).options(max_restarts=restarts, max_task_retries=restarts,
                                                     **options)
 
-    def _builder(self, sandbox_workers: int) -> "StageBuilder":
+    def _builder(self, sandbox_workers: int, config: Any = None) -> "StageBuilder":
         from selfalign.executor.ray_cache import RemoteCaches
 
-        config = self.builder.run.config
+        config = config or self.builder.run.config
         if not config.execute.workers and sandbox_workers:
             config = copy.deepcopy(config)
             config.execute.workers = sandbox_workers
         return type(self.builder)(self.builder.stage, self.builder.run.for_worker(
             RemoteCaches(self.cache_name), config))
 
-    def _slot_actors(self) -> list[Any]:
-        """``run.ray.actors`` actors (or as many as the cluster holds) of the configured size."""
-        s = self.settings
-        count = s.actors
-        if not count:
-            resources = self.ray.cluster_resources()
-            fits = [int(resources.get(name, 0) // need)
-                    for name, need in (("CPU", s.cpus_per_actor), ("GPU", s.gpus_per_actor)) if need > 0]
-            count = max(1, min(fits))
-        worker = self._worker(num_cpus=s.cpus_per_actor, num_gpus=s.gpus_per_actor)
-        builder = self._builder(int(s.cpus_per_actor))
-        return [worker.remote(builder) for _ in range(count)]
+    def _plan(self) -> ReplicaPlan:
+        shards = tensor_parallel_size(self.builder.run.config.model)
+        return plan_replicas(self.settings, shards, alive_nodes(self.ray))
+
+    def _slot_actors(self, plan: ReplicaPlan | None = None, config: Any = None) -> list[Any]:
+        """``run.ray.actors`` model replicas (or as many as the cluster holds), each a plain
+        actor of the configured size or one in a placement group of its GPUs."""
+        plan = plan or self._plan()
+        config = config or worker_config(self.builder.run.config, plan)
+        builder = self._builder(int(self.settings.cpus_per_actor), config)
+        actors, self.groups = start_replicas(self.ray, plan, self._worker, builder)
+        return actors
 
     def _node_actors(self) -> list[Any]:
         """One actor per node holding all its CPUs (the execute stage's sandbox pool)."""
@@ -203,6 +210,7 @@ class _ActorPool:
             except Exception:   # a dead or stuck actor has nothing left to flush
                 pass
             ray.kill(actor, no_restart=True)
+        remove_groups(self.groups)   # frees the replicas' GPUs for the next stage
         try:
             ray.get(self.cache.close.remote(), timeout=60)
         finally:

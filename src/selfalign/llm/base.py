@@ -133,6 +133,12 @@ class LLM:
         """``run.chunk_size`` when it is 0 (auto), from the backend's raw options."""
         return cls.chunk_size
 
+    @classmethod
+    def tensor_parallel_size(cls, options: dict[str, Any]) -> int:
+        """GPUs one loaded model shards itself over through workers of its own (vLLM's
+        ``tensor_parallel_size``), from the raw options; 1 for a model held in one process."""
+        return 1
+
     @property
     def name(self) -> str:
         """The model for people: backend + model path or id (a path can hold another model

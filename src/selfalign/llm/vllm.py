@@ -7,6 +7,11 @@ construction with an LLMError that says what to install or which backend to use 
 
 Trade-off: in-process means the model is loaded once per selfalign process and needs the GPU to
 itself; to share one server between runs, start ``vllm serve`` and use the openai backend.
+
+With ``tensor_parallel_size`` k > 1 the engine shards the model over k GPUs through worker
+processes of its own: on this machine by default (vLLM's multiprocessing), or as Ray actors in
+the placement group this process runs in (``distributed_executor_backend = "ray"``), which is how
+the ray executor runs one replica per group of k GPUs (``executor/ray_replicas.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,15 @@ class VLLMOptions(BackendOptions):
         "help": "skip CUDA graph capture: slower generation, faster start, less memory"})
     require_gpu: bool = field(default=True, metadata=speed_only(
         "fail early when torch sees no CUDA GPU (set false for a CPU build of vLLM)"))
+    distributed_executor_backend: str | None = field(default=None, metadata=speed_only(
+        "where the workers of tensor_parallel_size > 1 run: 'mp' (processes on this machine), "
+        "'ray' (Ray actors in this process's placement group; the ray executor sets it), or "
+        "empty = vLLM's choice"))
+
+    def __post_init__(self) -> None:
+        if self.tensor_parallel_size < 1:
+            raise LLMError(f"model.options.tensor_parallel_size must be 1 or more, "
+                           f"got {self.tensor_parallel_size}")
 
 
 class VLLMLLM(LLM):
@@ -48,10 +62,15 @@ class VLLMLLM(LLM):
     batched = True
     chunk_size = 512     # continuous batching wants a deep queue; a kill loses minutes at most
 
+    @classmethod
+    def tensor_parallel_size(cls, options: dict[str, Any]) -> int:
+        return VLLMOptions.from_dict(options).tensor_parallel_size
+
     def __init__(self, model: str, options: VLLMOptions | None = None) -> None:
         super().__init__(model, options)
         self.vllm = require("vllm", "vllm")
-        if self.options.require_gpu:
+        # With Ray workers the GPUs are theirs: this process (a replica's actor) reserves none.
+        if self.options.require_gpu and self.options.distributed_executor_backend != "ray":
             check_gpu()
         self.engine = self._engine()
         # After loading, so a hub id resolves to the snapshot vLLM just downloaded.
@@ -71,6 +90,8 @@ class VLLMLLM(LLM):
             kwargs["max_model_len"] = opts.max_model_len
         if opts.tokenizer:
             kwargs["tokenizer"] = opts.tokenizer
+        if opts.distributed_executor_backend:
+            kwargs["distributed_executor_backend"] = opts.distributed_executor_backend
         try:
             return self.vllm.LLM(**kwargs)
         except (OSError, ValueError, RuntimeError) as exc:
