@@ -76,6 +76,12 @@ def test_candidates_include_every_copy_of_a_big_bucket():
     assert len(pairs) == 300 * 299 // 2
 
 
+def test_a_batch_of_fewer_tokens_than_one_shingle():
+    """Fewer tokens than ``shingle_size`` in the whole batch (one short text; a shard of one)."""
+    assert near_duplicates(["def f(): pass"], MinHashParams()) == [-1]
+    assert near_duplicates(["f x", "f x"], MinHashParams()) == [-1, 0]
+
+
 def test_near_duplicates_keep_the_first_and_point_to_it():
     words = [f"w{i}" for i in range(40)]
     a = " ".join(words)

@@ -94,10 +94,11 @@ def _shingle_hashes(texts: Sequence[str], size: int) -> tuple[np.ndarray, np.nda
     tokens, owner = _token_hashes(texts)
     n = len(tokens)
     counts = np.bincount(owner, minlength=len(texts))
+    windows = max(n - size + 1, 0)   # 0 for fewer tokens than size: slices must stay empty then
     with np.errstate(over="ignore"):
-        acc = np.zeros(max(n - size + 1, 0), dtype=np.uint64)
+        acc = np.zeros(windows, dtype=np.uint64)
         for k in range(size):                       # polynomial over the window's token hashes
-            acc = acc * _SHINGLE_BASE + tokens[k:n - size + 1 + k]
+            acc = acc * _SHINGLE_BASE + tokens[k:k + windows]
     full = owner[: len(acc)] == owner[size - 1:] if len(acc) else np.zeros(0, dtype=bool)
     hashes, owners = [_mix64(acc[full])], [owner[: len(acc)][full]]
     short = np.flatnonzero((counts > 0) & (counts < size))
