@@ -36,6 +36,21 @@ def test_near_pairs_agree_with_exact_jaccard():
     assert truth and len(found ^ truth) <= max(2, len(truth) // 50)
 
 
+def test_a_store_fed_in_chunks_finds_the_pairs_of_one_fed_at_once():
+    """Chunks are sketched as they come (on a cluster: as tasks) and merged in the order added."""
+    texts = _texts(200) + ["", "x", "def f(): pass"] * 2
+    params = MinHashParams(num_perm=250, shingle_size=5, threshold=0.7, seed=3)
+    whole, chunked = SignatureStore(params), SignatureStore(params)
+    whole.add(texts)
+    for start in range(0, len(texts), 7):
+        chunked.add(texts[start:start + 7])
+    members = np.array(random.Random(1).sample(range(len(texts)), 180))   # in another order, as by id
+    fetch = lambda idx: [texts[i] for i in idx]   # noqa: E731
+    found = near_pairs(chunked, members, fetch)
+    assert len(chunked) == len(texts) and len(found) > 10
+    assert np.array_equal(found, near_pairs(whole, members, fetch))
+
+
 def test_keep_diverse_keeps_the_rarer_name_of_a_group():
     names = ["fib", "fib", "fib", "fibonacci_sequence"]
     pairs = np.array([[1, 2], [1, 3], [2, 3]])        # 1, 2 and 3 are near-duplicates; 0 stands alone

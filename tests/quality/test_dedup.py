@@ -8,9 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from selfalign.quality.dedup import (ExactDeduper, MinHashParams, _shingle_hashes, candidate_pairs,
-                                    duplicate_pairs, estimated_jaccard, exact_duplicates, exact_jaccard,
-                                    jaccard, near_duplicates, shingle_set, signatures)
+from selfalign.quality.dedup import (ExactDeduper, LocalSketcher, MinHashParams, _shingle_hashes,
+                                    candidate_pairs, duplicate_pairs, estimated_jaccard, exact_duplicates,
+                                    exact_jaccard, jaccard, near_duplicates, shingle_set, signatures, sketch,
+                                    sketch_texts, word_tokens)
 
 
 def corpus(seed: int = 0, groups: int = 60, per_group: int = 4) -> list[str]:
@@ -28,6 +29,14 @@ def corpus(seed: int = 0, groups: int = 60, per_group: int = 4) -> list[str]:
     return texts
 
 
+def mixed_texts() -> list[str]:
+    """``corpus`` shuffled among short, empty, non-ASCII and repeated texts."""
+    extras = ["", "x", "  ", "def f(): pass", "é ü naïve straße", "return x", "\ud800 lone surrogate"]
+    texts = corpus(3, groups=40) + extras * 2
+    random.Random(0).shuffle(texts)
+    return texts
+
+
 def exact_pairs(texts: list[str], params: MinHashParams) -> set[tuple[int, int]]:
     sets = [shingle_set(t, params.shingle_size) for t in texts]
     return {(i, j) for i, j in itertools.combinations(range(len(texts)), 2)
@@ -41,6 +50,11 @@ def test_vectorised_shingles_match_the_reference_shingles():
         hashes, owner = _shingle_hashes(texts, size)
         for i, text in enumerate(texts):
             assert len(set(hashes[owner == i].tolist())) == len(shingle_set(text, size)), (text, size)
+
+
+def test_shingle_counts_match_the_reference_tokens():
+    texts = mixed_texts()
+    assert sketch(texts, MinHashParams()).shingles.tolist() == [max(1, len(word_tokens(t)) - 4) for t in texts]
 
 
 def test_equal_tokens_hash_equal_across_texts_and_positions():
@@ -80,6 +94,30 @@ def test_a_batch_of_fewer_tokens_than_one_shingle():
     """Fewer tokens than ``shingle_size`` in the whole batch (one short text; a shard of one)."""
     assert near_duplicates(["def f(): pass"], MinHashParams()) == [-1]
     assert near_duplicates(["f x", "f x"], MinHashParams()) == [-1, 0]
+
+
+@pytest.mark.parametrize("shard_bytes", [1, 700, 10_000])
+def test_sharded_sketches_and_dedup_equal_the_whole_batch(shard_bytes):
+    """Shards of one text, of a few texts and of many: every row is the one-batch row, so the
+    merge keeps the same texts (a cluster's tasks run ``sketch`` on such shards)."""
+    texts, params = mixed_texts(), MinHashParams(threshold=0.7)
+    whole, sharded = sketch(texts, params), sketch_texts(texts, params, LocalSketcher(shard_bytes))
+    for name in ("sig", "filled", "shingles", "keys"):
+        assert np.array_equal(getattr(sharded, name), getattr(whole, name)), name
+    kept = near_duplicates(texts, params, LocalSketcher(shard_bytes))
+    assert kept == near_duplicates(texts, params) and sum(k >= 0 for k in kept) > 20
+
+
+class OutOfOrder(LocalSketcher):
+    """Merges the shards last first, as a merge in order of completion could."""
+
+    def gather(self, handles):
+        return super().gather(handles)[::-1]
+
+
+def test_a_merge_out_of_shard_order_is_caught():
+    texts, params = mixed_texts(), MinHashParams(threshold=0.7)
+    assert near_duplicates(texts, params, OutOfOrder(700)) != near_duplicates(texts, params)
 
 
 def test_near_duplicates_keep_the_first_and_point_to_it():

@@ -1,27 +1,29 @@
 """MinHash near-dedup over texts kept on disk, and the choice of which near-duplicate to keep.
 
 The hashing, LSH banding and verification are ``selfalign.quality.dedup``'s (the seed miner's);
-this module only arranges them for curation's sizes: ``SignatureStore`` accumulates signatures
-chunk by chunk in one numpy array (the texts themselves stay on disk), ``near_pairs`` verifies
+this module only arranges them for curation's sizes: ``SignatureStore`` accumulates sketches
+(signatures, band keys) chunk by chunk in numpy arrays (the texts themselves stay on disk),
+each chunk sketched by the run's ``Sketcher`` -- in this process, or as a Ray task while the
+next chunk is read -- and merged in the order it was added; ``near_pairs`` verifies
 LSH candidates on the signatures and, where the estimate is within 3 sigma of the threshold, on
 the exact shingle sets of the few texts involved (fetched back by index). ``keep_first`` is the
 usual greedy rule; ``keep_diverse`` keeps, in each group of near-duplicates, the member whose
 function name has been kept least often so far, so the dataset does not fill up with one
 common name (``fibonacci``) while a near-identical answer with a rarer name is dropped.
 
-The trade-off: ~1 KB of signature per text in memory (250 uint32), none of the texts.
+The trade-off: ~1.2 KB of sketch per text in memory (250 uint32, ~30 band keys), none of the texts.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from selfalign.quality.dedup import (MinHashParams, candidate_pairs, estimated_jaccard, exact_jaccard,
-                                     signatures, word_tokens)
+from selfalign.quality.dedup import (LOCAL, MinHashParams, Sketcher, Sketches, candidate_pairs,
+                                     estimated_jaccard, exact_jaccard)
 
 PAIR_CHUNK = 8192
 _NAME = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
@@ -34,36 +36,28 @@ def function_name(code: str) -> str:
 
 
 class SignatureStore:
-    """Signatures (uint32, ``num_perm`` per text) and shingle counts of texts added in chunks."""
+    """The sketches of texts added in chunks, each chunk handed to ``sketcher`` as it comes."""
 
-    def __init__(self, params: MinHashParams) -> None:
-        self.params = params
-        self._chunks: list[np.ndarray] = []
-        self._counts: list[np.ndarray] = []
-        self._sig: np.ndarray | None = None
+    def __init__(self, params: MinHashParams, sketcher: Sketcher = LOCAL) -> None:
+        self.params, self.sketcher = params, sketcher
+        self._size = 0
+        self._pending: list[Any] = []     # handles of chunks not gathered yet
+        self._sketches = Sketches.concat([], params)
 
     def add(self, texts: Sequence[str]) -> None:
-        if not texts:
-            return
-        self._chunks.append(signatures(texts, self.params))
-        size = self.params.shingle_size
-        self._counts.append(np.array([max(1, len(word_tokens(t)) - size + 1) for t in texts], dtype=np.int32))
-        self._sig = None
+        if texts:
+            self._pending.append(self.sketcher.submit(texts, self.params))
+            self._size += len(texts)
 
     def __len__(self) -> int:
-        return sum(len(c) for c in self._chunks)
+        return self._size
 
     @property
-    def sig(self) -> np.ndarray:
-        if self._sig is None:
-            empty = np.zeros((0, self.params.num_perm), dtype=np.uint32)
-            self._sig = np.concatenate(self._chunks) if self._chunks else empty
-            self._chunks = [self._sig]
-        return self._sig
-
-    @property
-    def counts(self) -> np.ndarray:
-        return np.concatenate(self._counts) if self._counts else np.zeros(0, dtype=np.int32)
+    def sketches(self) -> Sketches:
+        if self._pending:
+            parts = [self._sketches, *self.sketcher.gather(self._pending)]
+            self._sketches, self._pending = Sketches.concat(parts, self.params), []
+        return self._sketches
 
 
 def near_pairs(store: SignatureStore, members: np.ndarray,
@@ -73,8 +67,9 @@ def near_pairs(store: SignatureStore, members: np.ndarray,
     params = store.params
     if len(members) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    sig, counts = store.sig[members], store.counts[members]
-    pairs = candidate_pairs(sig, params)
+    sketches = store.sketches
+    sig, counts = sketches.sig[members], sketches.shingles[members]
+    pairs = candidate_pairs(sig, params, sketches.keys[members])
     # In slices: estimated_jaccard gathers two signatures per pair (2 KB), and short templated
     # texts can make candidates number in the hundreds of thousands.
     est = np.concatenate([estimated_jaccard(sig, pairs[i:i + PAIR_CHUNK])

@@ -12,10 +12,17 @@ texts in numpy instead of one Python object per text:
   probability per slot equals the Jaccard similarity, like ``num_perm`` independent
   permutations, at O(shingles) instead of O(shingles x num_perm) work.
 
-The trade-off: the whole batch (signatures of ``num_perm`` uint32 per text) sits in memory,
-which is ~250 MB for a million texts at 64 slots, and the hash values differ from datasketch's
-(the decisions agree; ``bench/seeds.py`` measures that against exact Jaccard). Candidate pairs
-from LSH are verified on the signatures, so a reported pair has estimated Jaccard >= threshold.
+The trade-off: the whole batch (signatures of ``num_perm`` uint32 and a uint64 key per LSH band
+per text) sits in memory, ~400 MB for a million texts at 64 slots, and the hash values differ
+from datasketch's (the decisions agree; ``bench/seeds.py`` measures that against exact Jaccard).
+Candidate pairs from LSH are verified on the signatures, so a reported pair has estimated
+Jaccard >= threshold.
+
+Everything computed per text (signature, filled bins, shingle count, LSH band keys: ``sketch``)
+depends on that text alone, so the texts can be cut into shards sketched anywhere -- in this
+process, or as tasks on a cluster (a ``Sketcher``, ``executor/ray_minhash.py``) -- and the
+shards' sketches, concatenated in order, are the whole set's, row for row. Only the bucket merge
+(sorting band keys, pairing candidates) and the verification need every text's sketch at once.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -34,6 +41,7 @@ _SHINGLE_BASE = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = np.uint32(0xFFFFFFFF)
 _SMALL_BUCKET = 16   # LSH buckets up to this size are paired in vectorised passes
 _MAX_BUCKET = 2000   # beyond this, a bucket's extra members pair only with its first one
+SHARD_BYTES = 1 << 22   # text per sketched shard: peak memory stays ~40x that
 
 
 def word_tokens(text: str) -> list[bytes]:
@@ -125,25 +133,80 @@ class MinHashParams:
     fn_weight: float = 4.0
 
 
-def signatures(texts: Sequence[str], params: MinHashParams, chunk_bytes: int = 1 << 22) -> np.ndarray:
+@dataclass(frozen=True)
+class Sketches:
+    """What near-dedup keeps of each text, one row per text, each row computed from its own text."""
+
+    sig: np.ndarray        # (n, num_perm) uint32 densified signatures; all EMPTY: no tokens
+    filled: np.ndarray     # (n,) bins the text's shingles filled before densification
+    shingles: np.ndarray   # (n,) how many shingles the text has, at least 1
+    keys: np.ndarray       # (n, bands) uint64 LSH band keys
+
+    def __len__(self) -> int:
+        return len(self.sig)
+
+    @staticmethod
+    def concat(parts: Sequence["Sketches"], params: MinHashParams) -> "Sketches":
+        """The sketches of the shards' texts, in the order of ``parts``."""
+        if not parts:
+            return sketch([], params)
+        return Sketches(*(np.concatenate([getattr(p, name) for p in parts])
+                          for name in ("sig", "filled", "shingles", "keys")))
+
+
+class Sketcher(Protocol):
+    """Where shards are sketched: ``submit`` starts one (and may return before it is done),
+    ``gather`` returns the sketches of the given handles in the order of the handles.
+    ``shard_bytes``: how much text ``sketch_texts`` puts in one shard."""
+
+    shard_bytes: int
+
+    def submit(self, texts: Sequence[str], params: MinHashParams) -> Any: ...
+
+    def gather(self, handles: Sequence[Any]) -> list[Sketches]: ...
+
+
+@dataclass(frozen=True)
+class LocalSketcher:
+    """Sketches each shard in this process as it is submitted."""
+
+    shard_bytes: int = SHARD_BYTES
+
+    def submit(self, texts: Sequence[str], params: MinHashParams) -> Sketches:
+        return sketch(texts, params)
+
+    def gather(self, handles: Sequence[Sketches]) -> list[Sketches]:
+        return list(handles)
+
+
+LOCAL = LocalSketcher()
+
+
+def signatures(texts: Sequence[str], params: MinHashParams, chunk_bytes: int = SHARD_BYTES) -> np.ndarray:
     """One-permutation MinHash signatures, shape (len(texts), num_perm), dtype uint32.
 
     A text with no tokens gets an all-EMPTY signature and never matches anything. Texts are
     processed in chunks of about ``chunk_bytes`` so peak memory stays ~40x that."""
-    return _signatures_and_fill(texts, params, chunk_bytes)[0]
+    return sketch_texts(texts, params, LocalSketcher(chunk_bytes)).sig
 
 
-def _signatures_and_fill(texts: Sequence[str], params: MinHashParams,
-                         chunk_bytes: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
-    """Signatures and, per text, how many bins its shingles filled before densification."""
-    chunks, start, size = [], 0, 0
+def sketch_texts(texts: Sequence[str], params: MinHashParams, sketcher: Sketcher = LOCAL) -> Sketches:
+    """The texts' sketches, cut into shards of about ``sketcher.shard_bytes`` of text each."""
+    handles, start, size = [], 0, 0
     for i, text in enumerate(texts):
         size += len(text)
-        if size >= chunk_bytes:
-            chunks.append(_chunk_signatures(texts[start:i + 1], params))
+        if size >= sketcher.shard_bytes or i == len(texts) - 1:
+            handles.append(sketcher.submit(texts[start:i + 1], params))
             start, size = i + 1, 0
-    chunks.append(_chunk_signatures(texts[start:], params))
-    return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+    return Sketches.concat(sketcher.gather(handles), params)
+
+
+def sketch(texts: Sequence[str], params: MinHashParams) -> Sketches:
+    """One shard's sketches, in one numpy pass over its texts (a cluster runs this as a task)."""
+    shingles, owner = _shingle_hashes(texts, params.shingle_size)
+    sig, filled = _signatures(shingles, owner, len(texts), params)
+    counts = np.maximum(np.bincount(owner, minlength=len(texts)), 1)
+    return Sketches(sig, filled, counts, band_keys(sig, params))
 
 
 def _salted(shingles: np.ndarray, seed: int) -> np.ndarray:
@@ -151,16 +214,18 @@ def _salted(shingles: np.ndarray, seed: int) -> np.ndarray:
     return _mix64(shingles.astype(np.uint64) ^ salt)
 
 
-def _chunk_signatures(texts: Sequence[str], params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
+def _signatures(shingles: np.ndarray, owner: np.ndarray, n: int,
+                params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
+    """Densified signatures of ``n`` texts from their shingle hashes, and per text how many
+    bins its shingles filled before densification."""
     p = params.num_perm
-    shingles, owner = _shingle_hashes(texts, params.shingle_size)
     h = _salted(shingles, params.seed)
     bins = (h % np.uint64(p)).astype(np.int64)
     values = (h >> np.uint64(32)).astype(np.uint32)
     values[values == _EMPTY] -= np.uint32(1)
-    sig = np.full(len(texts) * p, _EMPTY, dtype=np.uint32)
+    sig = np.full(n * p, _EMPTY, dtype=np.uint32)
     np.minimum.at(sig, owner * p + bins, values)
-    sig = sig.reshape(len(texts), p)
+    sig = sig.reshape(n, p)
     return _densify(sig), (sig != _EMPTY).sum(axis=1)
 
 
@@ -195,17 +260,24 @@ def lsh_params(threshold: float, num_perm: int, fn_weight: float = 1.0) -> tuple
     return int(best[0]), int(best[1])
 
 
-def candidate_pairs(sig: np.ndarray, params: MinHashParams) -> np.ndarray:
-    """LSH banding: unique (i, j) pairs, i < j, sharing at least one band; shape (k, 2)."""
-    n, p = sig.shape
-    bands, rows = lsh_params(params.threshold, p, params.fn_weight)
-    valid = np.flatnonzero(sig[:, 0] != _EMPTY)
-    block = sig[valid, :bands * rows].reshape(len(valid), bands, rows).astype(np.uint64)
+def band_keys(sig: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """LSH band keys, shape (n, bands), uint64: a hash of each band's rows and its number."""
+    bands, rows = lsh_params(params.threshold, sig.shape[1], params.fn_weight)
+    block = sig[:, :bands * rows].reshape(len(sig), bands, rows).astype(np.uint64)
     with np.errstate(over="ignore"):
-        keys = np.arange(bands, dtype=np.uint64) * _SHINGLE_BASE
+        keys = np.broadcast_to(np.arange(bands, dtype=np.uint64) * _SHINGLE_BASE, (len(sig), bands))
         for r in range(rows):
             keys = _mix64(keys + block[:, :, r])
-    flat_keys, flat_ids = keys.ravel(), np.repeat(valid, bands)
+    return keys
+
+
+def candidate_pairs(sig: np.ndarray, params: MinHashParams, keys: np.ndarray | None = None) -> np.ndarray:
+    """LSH banding: unique (i, j) pairs, i < j, sharing at least one band; shape (k, 2).
+    ``keys``: the rows' ``band_keys`` when already computed (by the shards' tasks)."""
+    n = len(sig)
+    keys = band_keys(sig, params) if keys is None else keys
+    valid = np.flatnonzero(sig[:, 0] != _EMPTY)
+    flat_keys, flat_ids = keys[valid].ravel(), np.repeat(valid, keys.shape[1])
     order = np.argsort(flat_keys, kind="stable")
     pairs = _bucket_pairs(flat_keys[order], flat_ids[order])
     low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
@@ -264,11 +336,13 @@ def exact_jaccard(texts: Sequence[str], pairs: np.ndarray, size: int) -> np.ndar
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def duplicate_pairs(texts: Sequence[str], params: MinHashParams) -> np.ndarray:
+def duplicate_pairs(texts: Sequence[str], params: MinHashParams, sketcher: Sketcher = LOCAL) -> np.ndarray:
     """Pairs (i < j) whose Jaccard similarity is at least ``params.threshold``: estimated from
-    the signatures, and computed exactly where the estimate is within 3 sigma of the threshold."""
-    sig, filled = _signatures_and_fill(texts, params)
-    pairs = candidate_pairs(sig, params)
+    the signatures, and computed exactly where the estimate is within 3 sigma of the threshold.
+    ``sketcher``: where the shards are sketched (the merge and verification run here)."""
+    sketches = sketch_texts(texts, params, sketcher)
+    sig, filled = sketches.sig, sketches.filled
+    pairs = candidate_pairs(sig, params, sketches.keys)
     est = estimated_jaccard(sig, pairs)
     t = params.threshold
     # A text with m < num_perm shingles fills at most m bins, so its estimate rests on ~m
@@ -281,12 +355,12 @@ def duplicate_pairs(texts: Sequence[str], params: MinHashParams) -> np.ndarray:
     return pairs[keep]
 
 
-def near_duplicates(texts: Sequence[str], params: MinHashParams) -> list[int]:
+def near_duplicates(texts: Sequence[str], params: MinHashParams, sketcher: Sketcher = LOCAL) -> list[int]:
     """For each text, -1 if kept, else the index of an earlier kept text it near-duplicates.
 
     Greedy in input order: a text is dropped only when it matches a text that was kept, so
     chains (A~B, B~C, A!~C) keep A and C."""
-    pairs = duplicate_pairs(texts, params)
+    pairs = duplicate_pairs(texts, params, sketcher)
     neighbours: dict[int, list[int]] = {}
     for i, j in pairs.tolist():
         neighbours.setdefault(j, []).append(i)
