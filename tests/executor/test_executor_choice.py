@@ -56,6 +56,8 @@ def test_ray_runs_a_whole_stage_on_the_driver_and_starts_nothing_for_no_tasks(tm
                  lambda task, outcomes: committed.append((task.index, [o.record for o in outcomes])))
     assert committed == [(0, [{"index": 0, "item": "a"}, {"index": 1, "item": "b"}])]
     assert Whole.built == 1
+    # Its MinHash shards would go to Ray tasks; the cluster is joined only for a first shard.
+    assert type(builder.run.sketcher).__name__ == "RaySketcher"
     Whole.whole = False   # a chunked stage whose chunks are all done: no cluster is started
     try:
         executor.run(builder, iter([]), lambda *_: pytest.fail("nothing to commit"))

@@ -1,8 +1,9 @@
 """The ray executor on a real two-node Ray cluster on loopback (``ray start`` twice, one CPU and
 two declared GPUs each), against the scripted server: the same files as the local executor, also
 after its workers are killed in the middle of a generation stage and of the execute stage, and
-after the driver is; and where tensor-parallel vLLM replicas are placed (the GPUs exist only as
-Ray resources: this machine has none).
+after the driver is; where tensor-parallel vLLM replicas are placed (the GPUs exist only as Ray
+resources: this machine has none); and that MinHash near-dedup hashed in shards on the cluster
+keeps what it keeps in one process.
 
 The cluster is started once for the module and stopped in the fixture's finalizer (``ray stop
 --force``, which stops every Ray process of this user: nothing else here runs Ray). When Ray is not
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,13 +23,16 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scripted import ScriptedServer
 from selfalign.config import ConfigError
+from selfalign.curate.neardup import SignatureStore, near_pairs
 from selfalign.executor import ChunkTask
 from selfalign.executor.ray import RayExecutor
 from selfalign.pipeline import run_pipeline
+from selfalign.quality.dedup import MinHashParams, near_duplicates
 from selfalign.records import Dropped
 from selfalign.settings import RayConfig, load_config
 from selfalign.stages.base import Stage, StageBuilder
@@ -212,6 +217,48 @@ def test_driver_killed_mid_stage_the_same_command_finishes_the_run(cluster, loca
         assert done.returncode == 0, err
         assert len(server.requests) == calls     # the generation stages had finished: no new calls
     _assert_same_files(run_dir, local_run / "run")
+
+
+def _functions_and_copies() -> list[str]:
+    """Functions, edited copies of some, and short and empty texts, shuffled."""
+    rng = random.Random(7)
+    names = [f"v{i}" for i in range(200)]
+    texts = ["", "x", "pass"] * 3
+    for k in range(60):
+        words = [rng.choice(names) for _ in range(rng.randint(2, 80))]
+        for copy in range(rng.randint(1, 3)):
+            edited = [w if copy == 0 or rng.random() > 0.05 else "y" for w in words]
+            texts.append(f"def f{k}(x):\n    return " + " + ".join(edited))
+    rng.shuffle(texts)
+    return texts
+
+
+def test_minhash_hashed_in_shards_on_the_cluster_keeps_what_local_dedup_keeps(cluster):
+    """Seed mining's near-dedup and curation's signature store with their shards sketched as
+    tasks on both nodes: the same kept texts, and pairs, as in this process. A merge of the
+    shards out of order keeps other texts, so the comparison can fail."""
+    from selfalign.executor.ray_minhash import RaySketcher
+
+    class OutOfOrder(RaySketcher):
+        def gather(self, handles):
+            return super().gather(handles)[::-1]
+
+    texts, params = _functions_and_copies(), MinHashParams(threshold=0.7)
+    sketcher = RaySketcher(RayConfig(), shard_bytes=500)
+    kept = near_duplicates(texts, params)
+    assert sum(original >= 0 for original in kept) > 10
+    assert near_duplicates(texts, params, sketcher) == kept
+    assert near_duplicates(texts, params, OutOfOrder(RayConfig(), shard_bytes=500)) != kept
+
+    local, remote = SignatureStore(params), SignatureStore(params, sketcher)
+    for start in range(0, len(texts), 16):      # as curation adds them, while reading its rows
+        local.add(texts[start:start + 16])
+        remote.add(texts[start:start + 16])
+    members = np.array(random.Random(1).sample(range(len(texts)), len(texts)))
+    fetch = lambda idx: [texts[i] for i in idx]   # noqa: E731
+    pairs = near_pairs(local, members, fetch)
+    assert len(pairs) > 10 and np.array_equal(near_pairs(remote, members, fetch), pairs)
+
 
 def _shard_probe() -> type[Stage]:
     """A stand-in for a generation stage on a vLLM engine with tensor_parallel_size = k, which

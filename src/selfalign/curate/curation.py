@@ -41,7 +41,7 @@ from selfalign.curate.spool import Spool, text_key
 from selfalign.curate.stubcheck import (STUB, is_collected, missing_programs, paired, stub_status,
                                         stub_summary, verdict_exec)
 from selfalign.curate.tests_strength import PASS_STUB, analyze, weakness
-from selfalign.quality.dedup import MinHashParams
+from selfalign.quality.dedup import LOCAL, MinHashParams, Sketcher
 from selfalign.records import Dropped, Example, Verdict
 from selfalign.seeds.config import DEFAULT_BENCHMARKS
 
@@ -57,12 +57,14 @@ class Curation:
 
     ``sandbox`` (optional) runs missing verdicts of collected tests and stub verdicts;
     ``index`` (optional) is a prebuilt ``Decontaminator`` (else built from the config);
-    ``seeds`` maps a seed id to its source/path/license for the lineage fields."""
+    ``seeds`` maps a seed id to its source/path/license for the lineage fields;
+    ``sketcher`` computes the MinHash signatures (default: in this process)."""
 
     def __init__(self, cfg: CurateConfig, seed: int, sandbox: Any = None, index: Any = None,
                  seeds: Mapping[str, Mapping[str, Any]] | None = None, report: CurationReport | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, sketcher: Sketcher = LOCAL) -> None:
         self.cfg, self.seed, self.sandbox, self.seeds = cfg, seed, sandbox, seeds or {}
+        self.sketcher = sketcher
         self.report = report if report is not None else CurationReport()
         self.report.policy, self.report.prefer = cfg.policy, cfg.prefer
         self.index = index if index is not None or not cfg.decontaminate else self._build_index()
@@ -100,7 +102,8 @@ class Curation:
         """``rows``: (where, row) pairs -- ``where`` (e.g. ``file:line``) names a malformed row; a
         row that could not even be read is passed as the ``RowError`` saying why."""
         self.rows = Spool(self.cfg.spool_dir)
-        self.instructions = InstructionTable(self.params, self.cfg.spool_dir, "instruction" in self.cfg.near_dedup)
+        self.instructions = InstructionTable(self.params, self.cfg.spool_dir, "instruction" in self.cfg.near_dedup,
+                                             self.sketcher)
         try:
             for where, raw in rows:
                 yield from self._read(where, raw)
@@ -329,7 +332,7 @@ class Curation:
         return row["code"] if field == "code" else row[TRAIN]
 
     def _near_dedup_answers(self, field: str, live: list[int]) -> None:
-        store = SignatureStore(self.params)
+        store = SignatureStore(self.params, self.sketcher)
         for start in range(0, len(live), SIG_CHUNK):
             store.add([self._answer(s, field) for s in live[start:start + SIG_CHUNK]])
         pairs = near_pairs(store, np.arange(len(live)), lambda idx: [self._answer(live[i], field) for i in idx])
@@ -386,17 +389,18 @@ def _silent(label: str, total: int | None = None) -> Iterator[Callable[[int], No
 
 
 def curate_rows(rows: Iterable[Any], cfg: CurateConfig, seed: int, sandbox: Any = None, index: Any = None,
-                seeds: Mapping[str, Mapping[str, Any]] | None = None,
-                report: CurationReport | None = None) -> Iterator[Example | Dropped]:
+                seeds: Mapping[str, Mapping[str, Any]] | None = None, report: CurationReport | None = None,
+                sketcher: Sketcher = LOCAL) -> Iterator[Example | Dropped]:
     """Examples and drops from curation rows (``selfalign.curate.rows``); pass ``report`` to
     have it filled in as the rows go (the card reads it)."""
-    curation = Curation(cfg, seed, sandbox, index, seeds, report)
+    curation = Curation(cfg, seed, sandbox, index, seeds, report, sketcher=sketcher)
     return curation.run((f"row {i}", row) for i, row in enumerate(rows, 1))
 
 
 def curate_verdicts(verdicts: Iterable[Verdict], cfg: CurateConfig, seed: int, sandbox: Any = None,
                     index: Any = None, seeds: Mapping[str, Mapping[str, Any]] | None = None,
-                    report: CurationReport | None = None) -> Iterator[Example | Dropped]:
+                    report: CurationReport | None = None,
+                    sketcher: Sketcher = LOCAL) -> Iterator[Example | Dropped]:
     """The stage's entry: verdicts as rows (``row_from_verdict``); a drop's record is the row."""
     rows = (row_from_verdict(v, (seeds or {}).get(v.seed_id)) for v in verdicts)
-    return curate_rows(rows, cfg, seed, sandbox, index, seeds, report)
+    return curate_rows(rows, cfg, seed, sandbox, index, seeds, report, sketcher)

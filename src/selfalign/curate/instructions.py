@@ -16,19 +16,20 @@ import numpy as np
 
 from selfalign.curate.neardup import SignatureStore, keep_first, near_pairs
 from selfalign.curate.spool import Spool, text_key
-from selfalign.quality.dedup import MinHashParams
+from selfalign.quality.dedup import LOCAL, MinHashParams, Sketcher
 
 SIG_CHUNK = 2000
 
 
 class InstructionTable:
-    def __init__(self, params: MinHashParams, spool_dir: str = "", signatures: bool = True) -> None:
+    def __init__(self, params: MinHashParams, spool_dir: str = "", signatures: bool = True,
+                 sketcher: Sketcher = LOCAL) -> None:
         self.ids: list[str] = []
         self.position: dict[str, int] = {}
         self.state: list[str | None] = []
         self.detail: dict[int, str] = {}
         self.keys = array("Q")
-        self.store = SignatureStore(params)
+        self.store = SignatureStore(params, sketcher)
         self.signatures = signatures
         self.texts = Spool(spool_dir)
         self._pending: list[str] = []

@@ -3,7 +3,8 @@
 ``base.py`` defines the task and the interface, ``local.py`` runs tasks in this process in
 order, and ``parts.py`` is the single writer: one atomic part file per finished chunk, merged
 in chunk order into the stage's files. ``ray.py`` runs the tasks in actors on a Ray cluster
-(``ray_cache.py`` keeps the run's caches single-writer there); Ray is imported only when used."""
+(``ray_cache.py`` keeps the run's caches single-writer there, ``ray_minhash.py`` shards the
+MinHash hashing of the whole stages it runs on the driver); Ray is imported only when used."""
 
 from __future__ import annotations
 

@@ -26,7 +26,10 @@ Design, in the words of the executor seam (``base.py``):
   from the cache. A killed driver takes its actors with it; the same command resumes from the
   committed parts and the caches, with either executor.
 - **Whole stages** (seed mining, curation: one chunk that needs all its input) run on the driver,
-  in this process, through the local executor; their MinHash dedup is not sharded yet.
+  in this process, through the local executor, but hash their MinHash near-dedup on the cluster:
+  the run context's ``sketcher`` sends each shard of texts to a Ray task that returns its
+  signatures and LSH band keys, and the driver merges the shards in order, buckets the keys and
+  verifies the candidates (``ray_minhash.py``), so the kept rows are the local run's.
 
 The cluster: ``run.ray.address``, else ``$RAY_ADDRESS`` (a running cluster, or ``ray://`` for
 Ray client), else a local cluster started for this process. Every node needs selfalign (and the
@@ -97,7 +100,10 @@ class RayExecutor(Executor):
 
         if not isinstance(make_stage, StageBuilder):
             raise TypeError("the ray executor needs a StageBuilder to rebuild the stage in its actors")
-        if make_stage.stage.whole:
+        if make_stage.stage.whole:     # on the driver; its MinHash shards as tasks (ray_minhash.py)
+            from selfalign.executor.ray_minhash import RaySketcher
+
+            make_stage.run.sketcher = RaySketcher(self.settings)
             LocalExecutor().run(make_stage, tasks, commit)
             return
         queue = iter(tasks)

@@ -22,7 +22,7 @@ from typing import (TYPE_CHECKING, Callable, ContextManager, Generic, Iterable, 
 
 if TYPE_CHECKING:   # dedup loads numpy: text filters alone should not
     from .decontam import Decontaminator
-    from .dedup import MinHashParams
+    from .dedup import MinHashParams, Sketcher
 
 
 class Item(Protocol):
@@ -130,17 +130,18 @@ class ExactDedup(Filter[Item]):
 
 
 class NearDedup(Filter[Item]):
-    """Drops a text whose MinHash Jaccard to an earlier kept text reaches the threshold."""
+    """Drops a text whose MinHash Jaccard to an earlier kept text reaches the threshold;
+    ``sketcher`` (default: this process) computes the signatures, shard by shard."""
 
     name = "near dedup"
 
-    def __init__(self, params: MinHashParams) -> None:
-        self.params = params
+    def __init__(self, params: MinHashParams, sketcher: Sketcher | None = None) -> None:
+        self.params, self.sketcher = params, sketcher
 
     def decide(self, items: Sequence[Item]) -> list[Drop | None]:
-        from .dedup import near_duplicates
+        from .dedup import LOCAL, near_duplicates
 
-        originals = near_duplicates([item.text for item in items], self.params)
+        originals = near_duplicates([item.text for item in items], self.params, self.sketcher or LOCAL)
         return [None if original < 0 else Drop("dedup:near", f"near {items[original].label}")
                 for original in originals]
 

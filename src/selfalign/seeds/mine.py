@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from selfalign.progress import progress as progress_bar
 from selfalign.quality import decontam
-from selfalign.quality.dedup import MinHashParams
+from selfalign.quality.dedup import MinHashParams, Sketcher
 from selfalign.quality.filters import Decontaminate, ExactDedup, Filter, NearDedup, run_filters
 from selfalign.records import Dropped, Seed
 
@@ -35,13 +35,15 @@ _FILE_BATCH = 256
 
 
 def mine_seeds(cfg: SeedsConfig, llm: Any | None = None, progress: bool = True,
-               decontamination: dict[str, Any] | None = None) -> Iterator[Seed | Dropped]:
+               decontamination: dict[str, Any] | None = None,
+               sketcher: Sketcher | None = None) -> Iterator[Seed | Dropped]:
     """Mine seeds from ``cfg.sources``: yields every ``Dropped`` (with its reason) and then the
     kept ``Seed`` records in corpus order. ``decontamination``, when given, is filled with what
-    the seeds were decontaminated against (``BenchmarkReport.summary``; empty when off)."""
+    the seeds were decontaminated against (``BenchmarkReport.summary``; empty when off).
+    ``sketcher``: where near-dedup's MinHash signatures are computed (default: this process)."""
     if cfg.judge and llm is None:
         raise ValueError("seeds.judge is on but no model was given; pass llm= or set seeds.judge = false")
-    filters = global_filters(cfg, llm)
+    filters = global_filters(cfg, llm, sketcher)
     if decontamination is not None:
         for f in filters:
             if isinstance(f, Decontaminate):
@@ -69,7 +71,8 @@ def _phase(name: str, total: int | None, enabled: bool):
     return progress_bar(f"seeds: {name}", total, enabled=enabled)
 
 
-def global_filters(cfg: SeedsConfig, llm: Any | None = None) -> list[Filter[Candidate]]:
+def global_filters(cfg: SeedsConfig, llm: Any | None = None,
+                   sketcher: Sketcher | None = None) -> list[Filter[Candidate]]:
     """The enabled whole-set steps, cheapest first: exact dedup, decontamination, type check,
     near-dedup, judge."""
     filters: list[Filter[Candidate]] = []
@@ -86,7 +89,7 @@ def global_filters(cfg: SeedsConfig, llm: Any | None = None) -> list[Filter[Cand
         filters.append(TypeCheck(cfg.typecheck_batch))
     if cfg.near_dedup:
         params = MinHashParams(cfg.num_perm, cfg.shingle_size, cfg.near_dedup_threshold, cfg.seed)
-        filters.append(NearDedup(params))
+        filters.append(NearDedup(params, sketcher))
     if cfg.judge:
         from .judge import SelfJudge   # loads the LLM interface only when a model is asked
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from selfalign.cache import ResponseCache
     from selfalign.generate.pool import Pool
     from selfalign.llm.base import LLM
+    from selfalign.quality.dedup import Sketcher
     from selfalign.sandbox import Sandbox
     from selfalign.sandbox.cache import VerdictCache
 
@@ -43,6 +44,8 @@ class RunContext:
         self.show_progress = progress
         self.caches = caches             # None: this process opens the SQLite files itself
         self.pin_sandbox = pin_sandbox   # pin sandbox workers to this process's least-used CPUs
+        # Where MinHash near-dedup hashes its texts (None: here); the ray executor sets its tasks.
+        self.sketcher: Sketcher | None = None
         self._llm: LLM | None = None
         self._sandbox: Sandbox | None = None
         self._pool: Pool | None = None

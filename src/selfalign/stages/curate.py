@@ -20,6 +20,7 @@ from selfalign.curate.curation import curate_verdicts
 from selfalign.curate.dataset import write_dataset
 from selfalign.curate.report import CurationReport
 from selfalign.curate.rows import seed_lineage
+from selfalign.quality.dedup import LOCAL, Sketcher
 from selfalign.records import Dropped, Example, Record, Seed, Verdict
 from selfalign.sandbox import Sandbox
 from selfalign.stages.base import Items, Stage
@@ -38,14 +39,15 @@ class CurateStage(Stage):
     sections = ("curate",)
     whole = True
 
-    def __init__(self, cfg: CurateConfig, seed: int, run_dir: Path, sandbox: Sandbox | None) -> None:
-        self.cfg, self.seed, self.run_dir, self.sandbox = cfg, seed, run_dir, sandbox
+    def __init__(self, cfg: CurateConfig, seed: int, run_dir: Path, sandbox: Sandbox | None,
+                 sketcher: Sketcher = LOCAL) -> None:
+        self.cfg, self.seed, self.run_dir, self.sandbox, self.sketcher = cfg, seed, run_dir, sandbox, sketcher
 
     @classmethod
     def from_run(cls, run: RunContext) -> "CurateStage":
         # The sandbox runs what a verdict lacks (a stub run of a run made before stubs existed).
         sandbox = run.sandbox() if run.config.curate.stub_check else None
-        return cls(run.config.curate, run.config.run.seed, run.run_dir, sandbox)
+        return cls(run.config.curate, run.config.run.seed, run.run_dir, sandbox, run.sketcher or LOCAL)
 
     def run(self, items: Items) -> Iterator[Record | Dropped]:
         verdicts: list[Verdict] = [verdict for _, verdict in items]
@@ -55,7 +57,7 @@ class CurateStage(Stage):
                              if isinstance(s, Seed))
         report = CurationReport()
         yield from curate_verdicts(verdicts, self.cfg, self.seed, sandbox=self.sandbox, seeds=seeds,
-                                   report=report)
+                                   report=report, sketcher=self.sketcher)
         atomic_write_text(self.run_dir / REPORT_FILE, json.dumps(report.to_dict(), indent=1) + "\n")
 
     @classmethod
