@@ -176,9 +176,28 @@ def _type_error(where: str, key: str, tp: Any, value: Any) -> ConfigError:
     return ConfigError(f"{where}: {key} should be {name}, got {value!r} ({type(value).__name__})")
 
 
+SECRET_KEYS = ("api_key", "token", "secret", "password")
+
+
+def is_secret(key: str) -> bool:
+    """A setting that holds a credential (``model.options.api_key``, ``hf_token``, ...)."""
+    return key.lower().endswith(SECRET_KEYS)
+
+
+def without_secrets(value: Any) -> Any:
+    """``value`` (nested dicts and lists) without credential keys: what may be written to a run's
+    files, which are shared (config.toml, manifest.json, report.html, a dataset card)."""
+    if isinstance(value, dict):
+        return {k: without_secrets(v) for k, v in value.items() if not is_secret(str(k))}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
 def to_toml(config: Any) -> str:
-    """A resolved config (any section dataclass) as TOML (None values are left out: TOML has no null)."""
-    return tomli_w.dumps(_drop_none(dataclasses.asdict(config)))
+    """A resolved config (any section dataclass) as TOML (None values are left out: TOML has no
+    null; credentials are left out: see ``without_secrets``)."""
+    return tomli_w.dumps(_drop_none(without_secrets(dataclasses.asdict(config))))
 
 
 def _drop_none(value: Any) -> Any:

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from selfalign.config import without_secrets
 from selfalign.store import InputError, atomic_write_text
 
 FORMAT = "selfalign.manifest"
@@ -45,7 +46,7 @@ class Manifest:
     @classmethod
     def load_or_create(cls, run_dir: Path, config: Any) -> "Manifest":
         path = run_dir / "manifest.json"
-        config_dict = dataclasses.asdict(config)
+        config_dict = without_secrets(dataclasses.asdict(config))
         if not path.exists():
             return cls(path, config_dict)
         data = cls.read(path)

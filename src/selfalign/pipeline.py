@@ -63,11 +63,15 @@ LOOP_STEPS = STEP_NAMES   # what `selfalign experiment` runs: the whole self-ali
 
 
 def step_hash(config: Config, step: type[Stage] | ArtifactStep, upstream: str,
-              portable: bool = True) -> str:
+              portable: bool = True, filtered: bool = True) -> str:
     """A step's config digest: its sections, the limit where it applies, the seed, and its
     inputs' digests. Portable: a corpus shipped inside the package is named by its place in
-    the package, not by where this checkout or venv happens to live."""
+    the package, not by where this checkout or venv happens to live. Filtered: the model's
+    options count only where they change what the model writes (not a new API key, timeout or
+    thread count), as in the LLM cache's key."""
     sections: dict[str, Any] = {name: getattr(config, name) for name in step.sections}
+    if "model" in sections and filtered:
+        sections["model"] = dataclasses.replace(config.model, options=output_options(config.model))
     if portable and "seeds" in sections:
         sections["seeds"] = dataclasses.replace(
             config.seeds, sources=[_portable_source(s) for s in config.seeds.sources])
@@ -84,23 +88,42 @@ def _portable_source(source: str) -> str:
     return f"<selfalign>/{inside.as_posix()}"
 
 
-def step_digests(config: Config, portable: bool = True) -> dict[str, str]:
+def output_options(model: Any) -> dict[str, Any]:
+    """``model.options`` without those its backend marks as speed-only (and without credentials
+    whatever the backend); all of them when the backend cannot be told without loading."""
+    from selfalign.config import is_secret
+    from selfalign.llm import LLMError, resolve_model
+    from selfalign.llm.base import backend_class
+
+    options = {k: v for k, v in model.options.items() if not is_secret(k)}
+    try:
+        fields = {f.name: f for f in dataclasses.fields(
+            backend_class(resolve_model(model.model or None, model.backend or None)[0]).Options)}
+    except (LLMError, KeyError, ValueError):
+        return options
+    return {k: v for k, v in options.items() if k not in fields or fields[k].metadata.get("output", True)}
+
+
+def step_digests(config: Config, portable: bool = True, filtered: bool = True) -> dict[str, str]:
     digests: dict[str, str] = {}
     for step in steps():
         upstream = "".join(digests.get(name, "") for name in _inputs_of(step))
-        digests[step.name] = step_hash(config, step, upstream, portable)
+        digests[step.name] = step_hash(config, step, upstream, portable, filtered)
     return digests
 
 
 def _run_digests(config: Config, manifest: Manifest) -> dict[str, str]:
-    """The digests this run directory is keyed by: portable ones, except for a run whose
+    """The digests this run directory is keyed by: the current ones, except for a run whose
     finished steps were recorded with the digests used before (which named the bundled corpus
-    by its absolute path), so that such a run still resumes where it is."""
-    portable, legacy = step_digests(config), step_digests(config, portable=False)
+    by its absolute path, or counted every model option), so that such a run still resumes
+    where it is."""
+    current = step_digests(config)
     recorded = {name: entry.get("config_hash") for name, entry in manifest.stages.items()}
-    if any(recorded.get(n) == legacy[n] != portable[n] for n in legacy):
-        return legacy
-    return portable
+    for portable, filtered in ((True, False), (False, False)):
+        legacy = step_digests(config, portable, filtered)
+        if any(recorded.get(n) == legacy[n] != current[n] for n in legacy):
+            return legacy
+    return current
 
 
 def run_pipeline(config: Config, only: list[str] | None = None, restart_from: str | None = None,

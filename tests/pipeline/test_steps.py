@@ -191,3 +191,38 @@ def test_train_is_an_artifact_step_that_fine_tunes_on_the_curated_dataset(tmp_pa
         changed = load_config(None, _overrides(tmp_path, server.url, run, **{**train, "train.max_steps": 3}))
         with pytest.raises(PipelineError, match="different configuration.*--restart-from train"):
             run_pipeline(changed, progress=False)
+
+
+def test_a_new_api_key_timeout_or_concurrency_keeps_the_runs_digests(tmp_path):
+    """Only what changes the model's output keys a run: rotating a key must not orphan it."""
+    def digests(**options):
+        return pipeline.step_digests(load_config(None, ['model.model="http://127.0.0.1:9/v1"'] +
+                                                 [f"model.options.{k}={json.dumps(v)}" for k, v in options.items()]))
+    base = digests(api_key="sk-one")
+    assert digests(api_key="sk-two", timeout=30.0, concurrency=8) == base == digests()
+    assert digests(model_name="other")["concepts"] != base["concepts"]
+
+
+def test_credentials_are_never_written_into_the_run_and_an_older_run_still_resumes(tmp_path):
+    run = tmp_path / "run"
+    secret = "sk-do-not-write-me"
+    with ScriptedServer() as server:
+        args = _overrides(tmp_path, server.url, run, **{"run.steps": ["seeds", "concepts"]})
+        keyed = args + [f'model.options.api_key="{secret}"', "model.options.timeout=9.0"]
+        run_pipeline(load_config(None, keyed), progress=False)
+        assert server.headers[0]["Authorization"] == f"Bearer {secret}"     # it was used, not written
+        for path in run.rglob("*"):
+            if path.is_file() and path.suffix in (".toml", ".json", ".jsonl"):
+                assert secret not in path.read_text(errors="replace"), path
+        assert "timeout = 9.0" in (run / "config.toml").read_text()     # only the credential is left out
+        # A run recorded while every option counted in the digest (timeout included) still resumes.
+        config = load_config(None, keyed)
+        legacy = pipeline.step_digests(config, filtered=False)
+        assert legacy["concepts"] != pipeline.step_digests(config)["concepts"]
+        manifest = json.loads((run / "manifest.json").read_text())
+        for name in ("seeds", "concepts"):
+            manifest["stages"][name]["config_hash"] = legacy[name]
+        (run / "manifest.json").write_text(json.dumps(manifest))
+        calls = len(server.requests)
+        assert run_pipeline(config, progress=False).stages["concepts"]["status"] == "done"
+        assert len(server.requests) == calls

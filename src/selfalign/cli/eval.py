@@ -139,6 +139,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     import tomli_w
 
+    from selfalign.config import without_secrets
     from selfalign.evaluate.evaluate import run_eval
     from selfalign.evaluate.tables import print_results
     from selfalign.progress import progress
@@ -146,7 +147,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, overrides(args))
     output_dir = Path(config.eval.output_dir)
-    settings = {"model": asdict(config.model), "eval": asdict(config.eval)}
+    settings = without_secrets({"model": asdict(config.model), "eval": asdict(config.eval)})
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "eval-config.toml").write_text(tomli_w.dumps(settings), encoding="utf-8")
     llm = None if args.samples is not None else _llm(config.model, output_dir)
