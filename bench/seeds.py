@@ -46,7 +46,8 @@ import warnings
 from fractions import Fraction
 from pathlib import Path
 
-from selfalign.quality.dedup import MinHashParams, duplicate_pairs, shingle_set
+from selfalign.quality.dedup import duplicate_pairs
+from selfalign.quality.minhash import MinHashParams, shingle_set
 from selfalign.records import Dropped
 from selfalign.seeds.config import SeedsConfig
 from selfalign.seeds.filters import cheap_filters

@@ -7,7 +7,7 @@ import random
 import numpy as np
 
 from selfalign.curate.neardup import SignatureStore, function_name, keep_diverse, keep_first, near_pairs
-from selfalign.quality.dedup import MinHashParams, jaccard, shingle_set
+from selfalign.quality.minhash import MinHashParams, jaccard, shingle_set
 
 
 def _texts(n: int, seed: int = 0) -> list[str]:

@@ -32,7 +32,8 @@ from selfalign.curate.neardup import SignatureStore, near_pairs
 from selfalign.executor import ChunkTask
 from selfalign.executor.ray import RayExecutor
 from selfalign.pipeline import run_pipeline
-from selfalign.quality.dedup import MinHashParams, near_duplicates
+from selfalign.quality.dedup import near_duplicates
+from selfalign.quality.minhash import MinHashParams
 from selfalign.records import Dropped
 from selfalign.settings import RayConfig, load_config
 from selfalign.stages.base import Stage, StageBuilder

@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from selfalign.quality.dedup import (ExactDeduper, LocalSketcher, MinHashParams, _shingle_hashes,
-                                    candidate_pairs, duplicate_pairs, estimated_jaccard, exact_duplicates,
-                                    exact_jaccard, jaccard, near_duplicates, shingle_set, signatures, sketch,
-                                    sketch_texts, word_tokens)
+from selfalign.quality.dedup import (ExactDeduper, candidate_pairs, duplicate_pairs, estimated_jaccard,
+                                    exact_duplicates, exact_jaccard, near_duplicates)
+from selfalign.quality.minhash import (LocalSketcher, MinHashParams, _shingle_hashes, jaccard, shingle_set,
+                                      signatures, sketch, sketch_texts, word_tokens)
 
 
 def corpus(seed: int = 0, groups: int = 60, per_group: int = 4) -> list[str]:

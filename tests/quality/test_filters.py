@@ -9,7 +9,7 @@ from typing import Sequence
 import pytest
 
 from selfalign.quality.decontam import Decontaminator
-from selfalign.quality.dedup import MinHashParams
+from selfalign.quality.minhash import MinHashParams
 from selfalign.quality.filters import (BannedWords, Decontaminate, Drop, ExactDedup, Filter, ItemFilter, MaxLines,
                                        MaxWords, NearDedup, run_filters)
 

@@ -41,7 +41,7 @@ from selfalign.curate.spool import Spool, text_key
 from selfalign.curate.stubcheck import (STUB, is_collected, missing_programs, paired, stub_status,
                                         stub_summary, verdict_exec)
 from selfalign.curate.tests_strength import PASS_STUB, analyze, weakness
-from selfalign.quality.dedup import LOCAL, MinHashParams, Sketcher
+from selfalign.quality.minhash import LOCAL, MinHashParams, Sketcher
 from selfalign.records import Dropped, Example, Verdict
 from selfalign.seeds.config import DEFAULT_BENCHMARKS
 

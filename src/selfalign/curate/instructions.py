@@ -16,7 +16,7 @@ import numpy as np
 
 from selfalign.curate.neardup import SignatureStore, keep_first, near_pairs
 from selfalign.curate.spool import Spool, text_key
-from selfalign.quality.dedup import LOCAL, MinHashParams, Sketcher
+from selfalign.quality.minhash import LOCAL, MinHashParams, Sketcher
 
 SIG_CHUNK = 2000
 

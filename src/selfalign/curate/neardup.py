@@ -1,15 +1,16 @@
 """MinHash near-dedup over texts kept on disk, and the choice of which near-duplicate to keep.
 
-The hashing, LSH banding and verification are ``selfalign.quality.dedup``'s (the seed miner's);
-this module only arranges them for curation's sizes: ``SignatureStore`` accumulates sketches
-(signatures, band keys) chunk by chunk in numpy arrays (the texts themselves stay on disk),
-each chunk sketched by the run's ``Sketcher`` -- in this process, or as a Ray task while the
-next chunk is read -- and merged in the order it was added; ``near_pairs`` verifies
-LSH candidates on the signatures and, where the estimate is within 3 sigma of the threshold, on
-the exact shingle sets of the few texts involved (fetched back by index). ``keep_first`` is the
-usual greedy rule; ``keep_diverse`` keeps, in each group of near-duplicates, the member whose
-function name has been kept least often so far, so the dataset does not fill up with one
-common name (``fibonacci``) while a near-identical answer with a rarer name is dropped.
+The hashing is ``selfalign.quality.minhash``'s, the LSH banding and verification
+``selfalign.quality.dedup``'s (the seed miner's); this module only arranges them for curation's
+sizes: ``SignatureStore`` accumulates sketches (signatures, band keys) chunk by chunk in numpy
+arrays (the texts themselves stay on disk), each chunk sketched by the run's ``Sketcher`` -- in
+this process, or as a Ray task while the next chunk is read -- and merged in the order it was
+added; ``near_pairs`` verifies LSH candidates on the signatures and, where the estimate is
+within 3 sigma of the threshold, on the exact shingle sets of the few texts involved (fetched
+back by index). ``keep_first`` is the usual greedy rule; ``keep_diverse`` keeps, in each group
+of near-duplicates, the member whose function name has been kept least often so far, so the
+dataset does not fill up with one common name (``fibonacci``) while a near-identical answer with
+a rarer name is dropped.
 
 The trade-off: ~1.2 KB of sketch per text in memory (250 uint32, ~30 band keys), none of the texts.
 """
@@ -22,8 +23,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from selfalign.quality.dedup import (LOCAL, MinHashParams, Sketcher, Sketches, candidate_pairs,
-                                     estimated_jaccard, exact_jaccard)
+from selfalign.quality.dedup import candidate_pairs, estimated_jaccard, exact_jaccard
+from selfalign.quality.minhash import LOCAL, MinHashParams, Sketcher, Sketches
 
 PAIR_CHUNK = 8192
 _NAME = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)

@@ -3,7 +3,7 @@
 Seed mining and curation need their whole input at once, so under the ray executor they still
 run on the driver (``ray.py``); what their near-dedup spends most of its time on, and what is
 parallel by nature, is hashing every text's shingles into a signature and LSH band keys. Here
-each shard of texts is one Ray task (``quality.dedup.sketch``, one CPU) that returns numpy
+each shard of texts is one Ray task (``quality.minhash.sketch``, one CPU) that returns numpy
 arrays; the driver takes them back in the order it submitted them, not the order they finished,
 and merges them: concatenates the rows, sorts the band keys into buckets, pairs the candidates
 and verifies them, exactly as a local run does. Every row of a sketch depends only on its own
@@ -21,14 +21,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from selfalign.executor.ray import connect
-from selfalign.quality.dedup import SHARD_BYTES, MinHashParams, Sketches, sketch
+from selfalign.quality.minhash import SHARD_BYTES, MinHashParams, Sketches, sketch
 from selfalign.settings import RayConfig
 
 IN_FLIGHT_PER_CPU = 2
 
 
 class RaySketcher:
-    """A ``quality.dedup.Sketcher`` whose shards run as Ray tasks; joins the cluster on the
+    """A ``quality.minhash.Sketcher`` whose shards run as Ray tasks; joins the cluster on the
     first shard, so a stage with nothing to deduplicate starts nothing."""
 
     def __init__(self, settings: RayConfig, shard_bytes: int = SHARD_BYTES) -> None:

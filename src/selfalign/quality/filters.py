@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Callable, ContextManager, Generic, Iterable, Protocol, Sequence,
                     TypeVar)
 
-if TYPE_CHECKING:   # dedup loads numpy: text filters alone should not
+if TYPE_CHECKING:   # dedup and minhash load numpy: text filters alone should not
     from .decontam import Decontaminator
-    from .dedup import MinHashParams, Sketcher
+    from .minhash import MinHashParams, Sketcher
 
 
 class Item(Protocol):
@@ -139,7 +139,8 @@ class NearDedup(Filter[Item]):
         self.params, self.sketcher = params, sketcher
 
     def decide(self, items: Sequence[Item]) -> list[Drop | None]:
-        from .dedup import LOCAL, near_duplicates
+        from .dedup import near_duplicates
+        from .minhash import LOCAL
 
         originals = near_duplicates([item.text for item in items], self.params, self.sketcher or LOCAL)
         return [None if original < 0 else Drop("dedup:near", f"near {items[original].label}")

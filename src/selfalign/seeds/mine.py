@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from selfalign.progress import progress as progress_bar
 from selfalign.quality import decontam
-from selfalign.quality.dedup import MinHashParams, Sketcher
+from selfalign.quality.minhash import MinHashParams, Sketcher
 from selfalign.quality.filters import Decontaminate, ExactDedup, Filter, NearDedup, run_filters
 from selfalign.records import Dropped, Seed
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from selfalign.cache import ResponseCache
     from selfalign.generate.pool import Pool
     from selfalign.llm.base import LLM
-    from selfalign.quality.dedup import Sketcher
+    from selfalign.quality.minhash import Sketcher
     from selfalign.sandbox import Sandbox
     from selfalign.sandbox.cache import VerdictCache
 

@@ -20,7 +20,7 @@ from selfalign.curate.curation import curate_verdicts
 from selfalign.curate.dataset import write_dataset
 from selfalign.curate.report import CurationReport
 from selfalign.curate.rows import seed_lineage
-from selfalign.quality.dedup import LOCAL, Sketcher
+from selfalign.quality.minhash import LOCAL, Sketcher
 from selfalign.records import Dropped, Example, Record, Seed, Verdict
 from selfalign.sandbox import Sandbox
 from selfalign.stages.base import Items, Stage

@@ -18,7 +18,7 @@ from selfalign.stages.context import RunContext
 from selfalign.store import atomic_write_text
 
 if TYPE_CHECKING:   # dedup loads numpy
-    from selfalign.quality.dedup import Sketcher
+    from selfalign.quality.minhash import Sketcher
 
 # What the seeds were decontaminated against, saved while the chunk runs for the manifest entry.
 DECONTAM_FILE = "seeds.decontamination.json"
