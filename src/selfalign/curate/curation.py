@@ -8,6 +8,7 @@ curate`` command (``Curation.run`` over input rows). Six passes:
    at once; the others wait in a spool file on disk;
 2. runs: rows that lack a verdict of their collected tests or a stub verdict get them from the
    sandbox, in one batch (none without a sandbox: the report counts passes left unchecked);
+   then each row is settled as a candidate of the policy, a real pass, both or neither;
 3. instructions: exact and MinHash dedup over the instructions that still have rows, sorted
    by instruction id;
 4. select: one candidate per instruction under the policy and preference (``select``);
@@ -16,16 +17,16 @@ curate`` command (``Curation.run`` over input rows). Six passes:
 6. emit: the drops of the spooled rows, then the examples sorted by instruction id, sanitized
    (tests stripped, asserts appended to the instruction with probability ``augment_p``).
 
-The trade-off: memory holds a few numbers per row, an id string, and one MinHash signature per
-instruction and per chosen answer (numpy); the rows themselves stay on disk and are read back
-by offset, so 100,000 rows cost tens of MB. The result does not depend on input order.
+The trade-off: memory holds a few numbers per row, an id string (``rowtable``, which also keeps
+the drop reasons and the candidate rule), and one MinHash signature per instruction and per
+chosen answer (numpy); the rows themselves stay on disk and are read back by offset, so 100,000
+rows cost tens of MB. The result does not depend on input order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from array import array
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -36,11 +37,12 @@ from selfalign.curate.instructions import InstructionTable
 from selfalign.curate.neardup import SignatureStore, function_name, keep_diverse, keep_first, near_pairs
 from selfalign.curate.report import CurationReport, DecontamHit
 from selfalign.curate.rows import RowError, check_row, row_from_verdict
+from selfalign.curate.rowtable import RowTable
 from selfalign.curate.select import Candidate, choose
 from selfalign.curate.spool import Spool, text_key
 from selfalign.curate.stubcheck import (STUB, is_collected, missing_programs, paired, stub_status,
                                         stub_summary, verdict_exec)
-from selfalign.curate.tests_strength import PASS_STUB, analyze, weakness
+from selfalign.curate.tests_strength import analyze, weakness
 from selfalign.quality.minhash import LOCAL, MinHashParams, Sketcher
 from selfalign.records import Dropped, Example, Verdict
 from selfalign.seeds.config import DEFAULT_BENCHMARKS
@@ -75,18 +77,7 @@ class Curation:
         self.params = MinHashParams(num_perm=cfg.num_perm, shingle_size=cfg.shingle_size,
                                     threshold=cfg.threshold, seed=seed)
         self.progress = progress or _silent
-        # spooled rows, by spool position
-        self.row_ids: list[str] = []
-        self.row_instruction = array("i")
-        self.row_status: list[str] = []
-        self.row_static: list[str | None] = []      # the tests check's reason, if any
-        self.row_stub: list[str | None] = []
-        self.row_length = array("i")
-        self.row_asserts = array("i")
-        self.row_needs_runs = bytearray()
-        self.row_reason: list[str | None] = []
-        self.row_detail: dict[int, str] = {}
-        self.exec_updates: dict[int, dict[str, Any]] = {}
+        self.table = RowTable()   # what is kept in memory of the spooled rows, by spool position
 
     def _build_index(self) -> Any:
         from selfalign.quality import decontam
@@ -108,7 +99,7 @@ class Curation:
             for where, raw in rows:
                 yield from self._read(where, raw)
             self._runs()
-            self._settle()
+            self.table.settle(self.cfg.policy, self.cfg.stub_check)
             self._dedup_instructions()
             chosen = self._select()
             self._dedup_answers(chosen)
@@ -188,29 +179,22 @@ class Curation:
     def _spool(self, row: dict[str, Any], position: int, static: str | None, asserts: int, rerun: bool) -> None:
         train = sanitize.training_response(row["response"], row["instruction"], self.cfg.strip_tests)
         self.rows.add({**row, TRAIN: train})
-        self.row_ids.append(row["id"])
-        self.row_instruction.append(position)
-        self.row_status.append(row["exec"]["status"])
-        self.row_static.append(static)
-        self.row_stub.append(stub_status(row))
-        self.row_length.append(len(train))
-        self.row_asserts.append(asserts)
         want_stub = self.cfg.stub_check and static is None
         missing_stub = want_stub and stub_status(row) is None and (rerun or row["exec"]["status"] == "pass")
-        self.row_needs_runs.append(bool(rerun or (missing_stub and self.sandbox is not None)))
+        self.table.add(row["id"], position, row["exec"]["status"], static, stub_status(row), len(train), asserts,
+                       bool(rerun or (missing_stub and self.sandbox is not None)))
         self.report.stub_unchecked += bool(missing_stub and self.sandbox is None)
-        self.row_reason.append(None)
 
     # ---- pass 2: runs ---------------------------------------------------------------------------
     def _runs(self) -> None:
-        todo = [s for s in range(len(self.rows)) if self.row_needs_runs[s]]
+        todo = [s for s in range(len(self.rows)) if self.table.needs_runs[s]]
         if not todo:
             return
 
         def programs():
             for s in todo:
                 row = self.rows.get(s)
-                want_stub = self.cfg.stub_check and self.row_static[s] is None
+                want_stub = self.cfg.stub_check and self.table.static[s] is None
                 yield from missing_programs(str(s), row, want_stub, self.cfg.stub_timeout_s)
 
         with self.progress("curate: sandbox runs", len(todo)) as advance:
@@ -221,75 +205,37 @@ class Curation:
     def _take_runs(self, s: int, real: Any, stubbed: Any) -> None:
         if real is not None:
             self.report.reruns += 1
-            self.row_status[s] = real.status
-            self.exec_updates[s] = verdict_exec(real, stubbed)
+            self.table.status[s] = real.status
+            self.table.exec_updates[s] = verdict_exec(real, stubbed)
         if stubbed is not None:
             self.report.stub_runs += 1
-            self.row_stub[s] = stubbed.status
+            self.table.stub[s] = stubbed.status
             self.report.stub_passed += stubbed.status == "pass"
             if real is None and stubbed.status == "pass":   # kept to explain the drop
-                self.exec_updates[s] = {**self.rows.get(s)["exec"], STUB: stub_summary(stubbed)}
-
-    # ---- after the runs: who is a candidate -----------------------------------------------------
-    def _pass_reason(self, s: int) -> tuple[str, str] | None:
-        """Why the row is not a real pass (reason, detail), or None."""
-        if self.row_status[s] != "pass":
-            error = (self.exec_updates.get(s) or {}).get("error_type") or ""
-            return f"exec:{self.row_status[s]}", error
-        if self.row_static[s]:
-            return self.row_static[s], ""
-        if self.cfg.stub_check and self.row_stub[s] == "pass":
-            return PASS_STUB, "the tests also pass when every function of the solution returns None"
-        return None
-
-    def _settle(self) -> None:
-        """Each spooled row: a candidate of the policy, passing-eligible (the ablation's size),
-        both, or neither -- dropped then."""
-        policy = self.cfg.policy
-        self.candidate = bytearray(len(self.rows))
-        self.passing = bytearray(len(self.rows))
-        for s in range(len(self.rows)):
-            why = self._pass_reason(s)
-            self.passing[s] = why is None
-            self.candidate[s] = {"passing": why is None, "random": True,
-                                 "failing": self.row_status[s] != "pass"}[policy]
-            if self.candidate[s] or self.passing[s]:
-                continue
-            if policy == "passing":
-                self._drop(s, *why)
-            else:
-                self._drop(s, "not_eligible", f"{why[0]}: not a real pass; policy {policy} takes failing responses")
-
-    def _drop(self, s: int, reason: str, detail: str = "") -> None:
-        self.row_reason[s] = reason
-        if detail:
-            self.row_detail[s] = detail
-
-    def _alive(self, s: int) -> bool:
-        return self.row_reason[s] is None
+                self.table.exec_updates[s] = {**self.rows.get(s)["exec"], STUB: stub_summary(stubbed)}
 
     # ---- pass 3: instructions -------------------------------------------------------------------
     def _dedup_instructions(self) -> None:
-        table = self.instructions
-        live = {self.row_instruction[s] for s in range(len(self.rows)) if self._alive(s)}
-        table.dedup(list(live), self.cfg.exact_dedup, "instruction" in self.cfg.near_dedup)
+        instructions = self.instructions
+        live = {self.table.instruction[s] for s in range(len(self.rows)) if self.table.alive(s)}
+        instructions.dedup(list(live), self.cfg.exact_dedup, "instruction" in self.cfg.near_dedup)
         for s in range(len(self.rows)):
-            position = self.row_instruction[s]
-            if self._alive(s) and table.state[position]:
-                self._drop(s, table.state[position], table.detail[position])
+            position = self.table.instruction[s]
+            if self.table.alive(s) and instructions.state[position]:
+                self.table.drop(s, instructions.state[position], instructions.detail[position])
 
     # ---- pass 4: select -------------------------------------------------------------------------
     def _select(self) -> list[int]:
         groups: dict[str, list[Candidate]] = {}
         passing_instructions: set[int] = set()
         for s in range(len(self.rows)):
-            if not self._alive(s):
+            if not self.table.alive(s):
                 continue
-            if self.passing[s]:
-                passing_instructions.add(self.row_instruction[s])
-            if self.candidate[s]:
-                groups.setdefault(self.instructions.ids[self.row_instruction[s]], []).append(
-                    Candidate(s, self.row_ids[s], self.row_length[s], self.row_asserts[s]))
+            if self.table.passing[s]:
+                passing_instructions.add(self.table.instruction[s])
+            if self.table.candidate[s]:
+                groups.setdefault(self.instructions.ids[self.table.instruction[s]], []).append(
+                    Candidate(s, self.table.ids[s], self.table.length[s], self.table.asserts[s]))
         size = None
         if self.cfg.policy != "passing":
             size = self.report.target_size = len(passing_instructions)
@@ -299,19 +245,20 @@ class Curation:
         chosen = {c.index for c in picked}
         kept_for: dict[int, str] = {}
         for c in picked:
-            kept_for.setdefault(self.row_instruction[c.index], c.id)
+            kept_for.setdefault(self.table.instruction[c.index], c.id)
         for s in range(len(self.rows)):
-            if not self._alive(s) or s in chosen:
+            if not self.table.alive(s) or s in chosen:
                 continue
-            if not self.candidate[s]:
-                self._drop(s, "not_eligible", f"passes; policy {self.cfg.policy} takes failing responses only")
-            elif self.row_instruction[s] in kept_for:
-                kept = kept_for[self.row_instruction[s]]
-                self._drop(s, "not_selected", f"one response per instruction ({kept} kept)")
+            if not self.table.candidate[s]:
+                self.table.drop(s, "not_eligible",
+                                f"passes; policy {self.cfg.policy} takes failing responses only")
+            elif self.table.instruction[s] in kept_for:
+                kept = kept_for[self.table.instruction[s]]
+                self.table.drop(s, "not_selected", f"one response per instruction ({kept} kept)")
             else:
-                self._drop(s, "not_selected", f"instruction not drawn for the {self.cfg.policy} ablation "
-                                              f"({size} rows)")
-        return sorted(chosen, key=lambda s: (self.instructions.ids[self.row_instruction[s]], self.row_ids[s]))
+                self.table.drop(s, "not_selected", f"instruction not drawn for the {self.cfg.policy} ablation "
+                                                   f"({size} rows)")
+        return sorted(chosen, key=lambda s: (self.instructions.ids[self.table.instruction[s]], self.table.ids[s]))
 
     # ---- pass 5: answers ------------------------------------------------------------------------
     def _dedup_answers(self, chosen: list[int]) -> None:
@@ -320,9 +267,9 @@ class Curation:
             for s in chosen:
                 original = first.setdefault(text_key(self._answer(s, "response")), s)
                 if original != s:
-                    self._drop(s, "duplicate_response", f"same as {self.row_ids[original]}")
+                    self.table.drop(s, "duplicate_response", f"same as {self.table.ids[original]}")
         for field in ("code", "response"):
-            live = [s for s in chosen if self._alive(s)]
+            live = [s for s in chosen if self.table.alive(s)]
             if field in self.cfg.near_dedup and len(live) > 1:
                 self._near_dedup_answers(field, live)
 
@@ -342,25 +289,26 @@ class Curation:
             result = keep_first(len(live), pairs)
         for position, original in enumerate(result):
             if original >= 0:
-                self._drop(live[position], f"near_duplicate_{field}", f"near {self.row_ids[live[original]]}")
+                self.table.drop(live[position], f"near_duplicate_{field}",
+                                f"near {self.table.ids[live[original]]}")
 
     # ---- pass 6: emit ---------------------------------------------------------------------------
     def _emit(self, chosen: list[int]) -> Iterator[Example | Dropped]:
         for s, row in enumerate(self.rows):
-            reason = self.row_reason[s]
+            reason = self.table.reason[s]
             if reason is not None:
                 self.report.drop(reason)
-                yield Dropped(reason, self._output_row(s, row), self.row_detail.get(s, ""))
+                yield Dropped(reason, self._output_row(s, row), self.table.detail.get(s, ""))
         for s in chosen:
-            if self._alive(s):
+            if self.table.alive(s):
                 self.report.kept += 1
                 yield self._example(s, self.rows.get(s))
         self.report.instructions = len(self.instructions.ids)
 
     def _output_row(self, s: int, row: dict[str, Any]) -> dict[str, Any]:
         row = {k: v for k, v in row.items() if k != TRAIN}
-        if s in self.exec_updates:
-            row["exec"] = self.exec_updates[s]
+        if s in self.table.exec_updates:
+            row["exec"] = self.table.exec_updates[s]
         return row
 
     def _example(self, s: int, row: dict[str, Any]) -> Example:
@@ -373,7 +321,7 @@ class Curation:
         self.report.augmented += appended > 0
         self.report.tests_kept += cfg.strip_tests and sanitize.asks_for_tests(row["instruction"])
         seed = self.seeds.get(row.get("seed_id") or "", {})
-        meta = {"function": function_name(row["code"]), "asserts": self.row_asserts[s],
+        meta = {"function": function_name(row["code"]), "asserts": self.table.asserts[s],
                 "asserts_appended": appended, "policy": cfg.policy,
                 "seed_source": row.get("seed_source") or seed.get("source"),
                 "seed_path": row.get("seed_path") or seed.get("path"),
