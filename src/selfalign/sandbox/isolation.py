@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-SANDBOX_SCRIPTS = ("worker.py", "forker.py", "harness.py", "userns.py")  # what runs inside, side by side
+SANDBOX_SCRIPTS = ("worker.py", "boot.py", "forker.py", "harness.py", "userns.py")  # run inside, side by side
 SANDBOX_MOUNT = "/sandbox/worker.py"
 PROGRAMS_DIR = "/tmp/programs"  # inside bwrap: the programs' own directories
 MODES = ("auto", "bwrap", "rlimits", "none")

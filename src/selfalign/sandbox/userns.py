@@ -1,7 +1,7 @@
 """The user-namespace level's own set-up: how programs are kept from their worker without a uid.
 
 At ``bwrap+userns+seccomp`` (any user; docs/sandbox.md) the worker cannot give programs a uid of
-their own: a user namespace maps one uid. Instead, its first stage (worker.py ``boot``) nests a
+their own: a user namespace maps one uid. Instead, its first stage (boot.py's ``boot``) nests a
 pid namespace and a mount namespace whose /proc shows only that pid namespace, and starts the
 forker there as pid 1, exec'd clean, non-dumpable and without signal handlers. A program, the
 forker's child, then has no pid for the supervisor (not in its namespace, not in its /proc),
