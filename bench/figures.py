@@ -194,14 +194,16 @@ def scale_block() -> str:
 def scale_generation_block() -> str:
     """bench/scale.py --generation: the concepts stage on the embedded model, local against Ray."""
     path = RESULTS / "scale-generation.txt"
-    head = _find(path, r"^generation: concepts of (\d+) seeds .*local: (.*), ray: (.*)$")
-    rows = {m[1]: m for m in re.finditer(r"^  (local|ray)\s+([\d.]+) seeds/s\s+\(\s*([\d.]+) s, first chunk at\s+([\d.]+) s, "
+    head = _find(path, r"^generation: concepts of (\d+) seeds [^;]*; (.*)$")
+    what = dict(part.split(": ", 1) for part in head[2].split("; "))
+    rows = {m[1]: m for m in re.finditer(r"^  ([\w-]+)\s+([\d.]+) seeds/s\s+\(\s*([\d.]+) s, first chunk at\s+([\d.]+) s, "
                                             r"kept (\d+)\)\s+load ([\d.]+)", path.read_text(encoding="utf-8"), re.MULTILINE)}
     lines = [f"| executor ({head[1]} seeds, concepts stage) | seeds/s | time | first chunk | kept | load |",
              "|---|---:|---:|---:|---:|---:|"]
-    for name, what in (("local", head[2]), ("ray", head[3])):
-        m = rows[name]
-        lines.append(f"| {name}: {what} | {m[2]} | {m[3]} s | {m[4]} s | {m[5]} | {m[6]} |")
+    for name, m in rows.items():
+        lines.append(f"| {name.split('-')[0]}: {what[name]} | {m[2]} | {m[3]} s | {m[4]} s | {m[5]} | {m[6]} |")
+    overhead = _find(path, r"^generation: ray overhead ([+-][\d.]+)% \((.*); aim <= 15%\)$")
+    lines += ["", f"Ray overhead {overhead[1]}% ({overhead[2]}; aim: at most 15%)."]
     return "\n".join(lines)
 
 
