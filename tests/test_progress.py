@@ -54,3 +54,10 @@ def test_no_repeated_closing_line(monkeypatch):
         clock.now += 31
         advance(2)                            # a periodic line with the final count
     assert out.getvalue().splitlines() == ["curate: 2/2 (100%), 0.0645/s, 0:31 elapsed"]
+
+
+def test_a_step_with_nothing_to_do_says_zero_per_second_not_unknown():
+    from selfalign.progress import progress_line
+
+    assert progress_line("curate", 0, None, 0.7) == "curate: 0, 0/s, 0:01 elapsed"
+    assert progress_line("curate", 0, None, 0.0) == "curate: 0, ?/s, 0:00 elapsed"

@@ -28,7 +28,7 @@ def progress_line(label: str, done: int, total: int | None, elapsed: float) -> s
     """``label: 120/400 (30%), 4.1/s, 0:29 elapsed, eta 1:08`` (parts left out when unknown)."""
     rate = done / elapsed if elapsed > 0 else 0.0
     parts = [f"{done}/{total} ({done / total:.0%})" if total else f"{done}"]
-    parts.append(f"{rate:.3g}/s" if rate else "?/s")
+    parts.append(f"{rate:.3g}/s" if rate else "0/s" if elapsed > 0 else "?/s")   # ? only before time passes
     parts.append(f"{_fmt_duration(elapsed)} elapsed")
     if total and rate and done < total:
         parts.append(f"eta {_fmt_duration((total - done) / rate)}")
