@@ -65,6 +65,7 @@ def test_every_setting_has_help():
     ([], 4),                                                   # llamacpp, one sequence at a time
     (["model.options={parallel = 8}"], 8),                     # as many items as slots
     (["model.model=http://127.0.0.1:9/v1"], 256),              # a server: a deep queue
+    (['model.model="http://a:8000/v1,http://b:8000/v1,http://c:8000/v1"'], 768),   # as deep for each
     (["model.backend=vllm", "model.model=org/model"], 512),
     (["model.backend=transformers", "model.model=org/model", "model.options={batch_size = 32}"], 32),
     (["run.chunk_size=7", "model.model=http://127.0.0.1:9/v1"], 7),   # set by hand: as given

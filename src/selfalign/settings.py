@@ -61,7 +61,7 @@ class RunConfig:
                               "unfinished work (finished LLM calls are cached), and a batching "
                               "backend gets a chunk's requests at once; 0 = by backend: 4 for "
                               "llamacpp (its parallel when larger), transformers' batch_size, "
-                              "256 for openai servers, 512 for vllm", 0)
+                              "256 per openai server in the list, 512 for vllm", 0)
     parquet: bool = setting("also write each stage's kept records as <stage>.parquet", False)
     executor: str = setting("how a stage's chunks are run: local (in this process, in order) or ray "
                             "(in actors on a Ray cluster, see [run.ray] and docs/scaling.md)", "local")

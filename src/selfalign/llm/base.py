@@ -129,8 +129,9 @@ class LLM:
         self.prompt_evaluated = 0
 
     @classmethod
-    def suggested_chunk_size(cls, options: dict[str, Any]) -> int:
-        """``run.chunk_size`` when it is 0 (auto), from the backend's raw options."""
+    def suggested_chunk_size(cls, options: dict[str, Any], model: str = "") -> int:
+        """``run.chunk_size`` when it is 0 (auto), from the backend's raw options and the model
+        string (known without loading the model)."""
         return cls.chunk_size
 
     @classmethod

@@ -79,7 +79,7 @@ class LlamaCppLLM(LLM):
         self.batched = opts.parallel > 1
 
     @classmethod
-    def suggested_chunk_size(cls, options: dict[str, Any]) -> int:
+    def suggested_chunk_size(cls, options: dict[str, Any], model: str = "") -> int:
         # One item takes seconds on a CPU, so a chunk stays small; with batched decoding it
         # holds at least as many requests as there are sequence slots to fill.
         return max(cls.chunk_size, int(options.get("parallel", 1)))

@@ -116,7 +116,12 @@ class OpenAILLM(LLM):
     Options = OpenAIOptions
     supports_seed = True   # passed through; whether it is honoured is the server's business
     batched = True         # requests run concurrently
-    chunk_size = 256       # deep enough to keep a server's batch full; a kill loses one chunk
+    chunk_size = 256       # per server: deep enough to keep its batch full; a kill loses one chunk
+
+    @classmethod
+    def suggested_chunk_size(cls, options: dict[str, Any], model: str = "") -> int:
+        """256 requests per server in the list, so each keeps a full queue."""
+        return cls.chunk_size * max(1, len(server_urls(model)) if model else 1)
 
     def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
         self.urls = server_urls(model)

@@ -76,7 +76,7 @@ class TransformersLLM(LLM):
     batched = True
 
     @classmethod
-    def suggested_chunk_size(cls, options: dict[str, Any]) -> int:
+    def suggested_chunk_size(cls, options: dict[str, Any], model: str = "") -> int:
         return max(cls.chunk_size, int(options.get("batch_size", 8)))
 
     def __init__(self, model: str, options: TransformersOptions | None = None) -> None:

@@ -90,7 +90,7 @@ class RunContext:
             backend = backend_class(resolve_model(m.model or None, m.backend or None)[0])
         except LLMError:        # a stage that needs the model says so itself, when it loads it
             return LLM.chunk_size
-        return backend.suggested_chunk_size(m.options)
+        return backend.suggested_chunk_size(m.options, m.model)
 
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
