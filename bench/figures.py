@@ -236,6 +236,30 @@ def bounds_block() -> str:
     return "\n".join(lines)
 
 
+def _batching(name: str) -> tuple[str, dict[str, float]]:
+    """A bench/batching.py result: the model file and completion tok/s per variant."""
+    path = RESULTS / name
+    model = _find(path, r"^model (\S+),")[1]
+    rates = {m[1]: float(m[2]) for m in re.finditer(r"^\| (raw|par=\d+) \| ([\d.]+) \|",
+                                                   path.read_text(encoding="utf-8"), re.MULTILINE)}
+    return model, rates
+
+
+def quant_block() -> str:
+    """bench/batching.py on each model's own file and on the same weights requantized to Q4_0."""
+    lines = ["| model | weights file | one sequence (raw binding) | batched, best | x raw, same file | "
+             "x raw on the original file |", "|---|---|---:|---:|---:|---:|"]
+    for label, original, q4_0 in (("SmolLM2-135M", "batching-smollm2.txt", "batching-smollm2-q4_0.txt"),
+                                  ("Qwen2.5-Coder-0.5B", "batching-qwen.txt", "batching-qwen-q4_0.txt")):
+        base = _batching(original)[1]["raw"]
+        for name in (original, q4_0):
+            model, rates = _batching(name)
+            best = max((v, k) for k, v in rates.items() if k != "raw")
+            lines.append(f"| {label} | {model} | {rates['raw']:.1f} tok/s | {best[0]:.1f} tok/s ({best[1]}) | "
+                         f"{best[0] / rates['raw']:.2f}x | {best[0] / base:.2f}x |")
+    return "\n".join(lines)
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
@@ -243,7 +267,7 @@ def blocks() -> dict[Path, dict[str, str]]:
     return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block(),
                      "experiment": experiment_block()},
             BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()},
-            SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()}, BACKENDS_DOC: {"bounds": bounds_block()}}
+            SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()}, BACKENDS_DOC: {"bounds": bounds_block(), "quant": quant_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
