@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 
-COMMAND_MODULES = ("pipeline", "experiment", "respond", "execute", "eval", "curate", "train", "report")
+COMMAND_MODULES = ("pipeline", "experiment", "respond", "execute", "eval", "curate", "train", "report",
+                   "quantize")
 
 DESCRIPTION = """\
 selfalign: a code LLM aligns itself. It mines seed functions, has the model write concepts,
