@@ -17,10 +17,12 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -64,14 +66,15 @@ def _ray_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A head and a worker node on 127.0.0.1; yields (address, temp dir); RAY_ADDRESS points at it."""
+    """A head and a worker node on 127.0.0.1; yields (address, temp dir, the head's Ray Client
+    address ray://127.0.0.1:PORT); RAY_ADDRESS points at the cluster itself."""
     pytest.importorskip("ray", reason="the ray executor needs Ray: pip install 'selfalign[ray]'")
     temp = tmp_path_factory.mktemp("ray")
     port = _free_port()
-    address = f"127.0.0.1:{port}"
+    address, client_port = f"127.0.0.1:{port}", _free_port()
     head = ["start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp}",
             "--include-dashboard=false", f"--dashboard-port={_free_port()}",
-            f"--ray-client-server-port={_free_port()}", *NODE]
+            f"--ray-client-server-port={client_port}", *NODE]
     started = _ray_cli(*head, check=False)
     if started.returncode != 0:
         _ray_cli("stop", "--force", check=False)
@@ -81,7 +84,7 @@ def cluster(tmp_path_factory):
     os.environ.update(RAY_ADDRESS=address, **ENV)    # for the drivers: this process and the CLI
     try:
         assert joined.returncode == 0, joined.stderr[-2000:]
-        yield address, temp
+        yield address, temp, f"ray://127.0.0.1:{client_port}"
     finally:
         import ray
 
@@ -182,11 +185,53 @@ def test_ray_executor_writes_what_the_local_executor_writes(cluster, local_run, 
     assert not (tmp_path / "run" / ".parts").exists() or not any((tmp_path / "run" / ".parts").iterdir())
 
 
+def _cache_rows(run_dir: Path) -> tuple[int, int]:
+    """Entries in the run's LLM cache and verdict cache."""
+    counts = []
+    for name, table in (("cache.sqlite", "completions"), ("exec_cache.sqlite", "verdicts")):
+        with closing(sqlite3.connect(run_dir / name)) as db:
+            counts.append(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    return counts[0], counts[1]
+
+
+def test_a_ray_client_driver_writes_what_the_local_executor_writes(cluster, local_run, tmp_path):
+    """run.ray.address = ray://127.0.0.1:PORT: this process is a Ray Client driver, not a node
+    of the cluster; the stage actors and the cache server run behind the head's client server.
+    A client driver's node id is the head node's, so that is where the cache server is pinned:
+    on this machine, where the run directory is, so the run writes the local executor's files
+    and caches. MinHash shards sent as tasks from the client keep what one process keeps."""
+    import ray
+
+    from selfalign.executor.ray_minhash import RaySketcher
+
+    _, _, client = cluster
+    ray.shutdown()     # an earlier test's direct connection would be reused instead of the client
+    run_dir = tmp_path / "run"
+    try:
+        with ScriptedServer(sleep_s=SLEEP_S) as server:
+            overrides = _overrides(local_run, server.url, run_dir,
+                                   **{"run.executor": "ray", "run.ray.address": client})
+            manifest = run_pipeline(load_config(None, overrides), progress=False)
+        assert ray.util.client.ray.is_connected()
+        heads = [node["NodeID"] for node in ray.nodes() if "node:__internal_head__" in node["Resources"]]
+        assert [ray.get_runtime_context().get_node_id()] == heads
+        texts, params = _functions_and_copies(), MinHashParams(threshold=0.7)
+        sketcher = RaySketcher(RayConfig(address=client), shard_bytes=500)
+        assert near_duplicates(texts, params, sketcher) == near_duplicates(texts, params)
+    finally:
+        ray.shutdown()
+    _assert_same_files(run_dir, local_run / "run")
+    assert _cache_rows(run_dir) == _cache_rows(local_run / "run") and min(_cache_rows(run_dir)) > 0
+    local = json.loads((local_run / "run" / "manifest.json").read_text())["stages"]
+    for name in ("concepts", "instructions", "responses"):
+        assert manifest.stages[name]["llm"] == local[name]["llm"], name
+
+
 def test_workers_killed_mid_stage_the_run_completes_with_the_same_output(cluster, local_run, tmp_path):
     """Every stage actor is SIGKILLed twice: while its responses request is open at the server,
     and once the first execute chunk is committed; Ray restarts the actors and retries their
     chunks, whose LLM calls and verdicts come back from the driver-side caches."""
-    _, temp = cluster
+    _, temp, _ = cluster
     run_dir = tmp_path / "run"
     killed_in_execute: list[int] = []
 

@@ -16,8 +16,9 @@ Design, in the words of the executor seam (``base.py``):
   them to ``commit`` on its own thread: part files and the manifest have one writer, as locally,
   and chunks commit in the order they finish (the merge orders them).
 - **One writer per cache.** ``cache.sqlite`` and ``exec_cache.sqlite`` are owned by one
-  ``CacheServer`` actor pinned to the driver's node (``ray_cache.py``); the workers' ``CachedLLM``
-  and ``Sandbox`` talk to it by key. Chosen over shipping cache entries back with each chunk
+  ``CacheServer`` actor pinned to the driver's node (``ray_cache.py``; a Ray client driver is
+  not a node, and Ray gives it the head node's id, so there); the workers' ``CachedLLM`` and
+  ``Sandbox`` talk to it by key. Chosen over shipping cache entries back with each chunk
   because a worker killed in the middle of a chunk must leave its finished LLM calls behind, and
   over one SQLite file per worker because a resumed run (or a rerun with another executor) must
   find every entry in the run's own files.
@@ -33,7 +34,10 @@ Design, in the words of the executor seam (``base.py``):
 
 The cluster: ``run.ray.address``, else ``$RAY_ADDRESS`` (a running cluster, or ``ray://`` for
 Ray client), else a local cluster started for this process. Every node needs selfalign (and the
-model's backend) installed, and the model file at the same path.
+model's backend) installed, and the model file at the same path. A Ray client driver's caches are
+opened on the head node, so its run directory must be at the same path there; tested only with
+the client on the head's machine (``tests/pipeline/test_ray.py``: the same files and caches as
+the local executor).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Ray workers answer chunks on any node, but ``cache.sqlite`` (LLM completions) and
 ``exec_cache.sqlite`` (sandbox verdicts) are files in the run directory on the driver's machine,
 and SQLite over a network file system is neither safe nor fast. So one ``CacheServer`` actor,
-pinned to the driver's node, opens both files and is their only writer; every worker's
-``CachedLLM`` and ``Sandbox`` get a client with the same get/put/flush/close methods as the
-local cache, whose calls go to that actor by key.
+pinned to the driver's node (the head node for a Ray client driver), opens both files and is
+their only writer; every worker's ``CachedLLM`` and ``Sandbox`` get a client with the same
+get/put/flush/close methods as the local cache, whose calls go to that actor by key.
 
 Trade-off: a lookup is a round trip (under a millisecond on one machine, a network hop on a
 cluster). For LLM calls that costs nothing next to a generation. Sandbox verdicts take a few
