@@ -31,6 +31,7 @@ BENCHMARKS = REPO / "docs" / "benchmarks.md"
 REPORT_DOC = REPO / "docs" / "report.md"
 SCALING_DOC = REPO / "docs" / "scaling.md"
 BACKENDS_DOC = REPO / "docs" / "backends.md"
+CURATION_DOC = REPO / "docs" / "curation.md"
 
 
 def _find(path: Path, pattern: str) -> re.Match:
@@ -260,13 +261,27 @@ def quant_block() -> str:
     return "\n".join(lines)
 
 
+def curate_block() -> str:
+    """bench/curate.py: curation rate and peak RSS at two sizes, beside the read-and-parse floor."""
+    path = RESULTS / "curate.txt"
+    head = _find(path, r"^# command: (.*?)\s+\((.*)\)$")
+    lines = [f"`{head[1]}` ({head[2]}):", "", "| rows | curate | peak RSS | floor (JSON + ast.parse) | curate / floor time | examples |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for m in re.finditer(r"^\s*(\d+) rows: curate ([\d.]+) s = ([\d,]+) rows/s .*?peak RSS (\d+) MB -> (\d+) examples; "
+                         r"floor \(json \+ ast.parse\) ([\d,]+) rows/s, (\d+) MB; curate/floor time x([\d.]+)",
+                         path.read_text(encoding="utf-8"), re.MULTILINE):
+        lines.append(f"| {int(m[1]):,} | {m[3]} rows/s ({m[2]} s) | {m[4]} MB | {m[6]} rows/s, {m[7]} MB | "
+                     f"{m[8]}x | {int(m[5]):,} |")
+    return "\n".join(lines)
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
                  "|---|---|---|", *agreement_rows()]
     return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block(),
                      "experiment": experiment_block()},
-            BENCHMARKS: {"prompts": prompt_tables()}, REPORT_DOC: {"report": report_block()},
+            BENCHMARKS: {"prompts": prompt_tables()}, CURATION_DOC: {"curate": curate_block()}, REPORT_DOC: {"report": report_block()},
             SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()}, BACKENDS_DOC: {"bounds": bounds_block(), "quant": quant_block()}}
 
 
