@@ -37,11 +37,13 @@ def with_steps(config: Config, steps: list[str], **run: Any) -> Config:
 def run_experiment(config: Config, ablation: bool = False, progress: bool = True,
                    log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run the loop (then the ablation); return {policy: report} with the main run's policy first."""
-    from selfalign.evaluate.before_after import loop_report
+    from selfalign.stages.report import write_report
 
     run_dir = Path(config.run.dir)
     run_pipeline(with_steps(config, list(LOOP_STEPS)), progress=progress, log=log)
-    reports = {config.curate.policy: loop_report(run_dir)}
+    # Rewritten from the files as they are: the report step of an earlier session may predate
+    # a base evaluation (eval_native) that ran since.
+    reports = {config.curate.policy: write_report(run_dir)}
     if not ablation:
         return reports
     for policy in (p for p in POLICIES if p != config.curate.policy):
@@ -51,7 +53,7 @@ def run_experiment(config: Config, ablation: bool = False, progress: bool = True
                                 ABLATION_STEPS, dir=str(sub))
         log(f"ablation: policy {policy} in {sub}")
         run_pipeline(sub_config, progress=progress, log=log)
-        reports[policy] = loop_report(sub)
+        reports[policy] = write_report(sub)
     table = ablation_markdown(reports)
     atomic_write_text(run_dir / "report" / "ablation.md", table)
     atomic_write_text(run_dir / "report" / "ablation.json", json.dumps(reports, indent=1) + "\n")
@@ -59,11 +61,13 @@ def run_experiment(config: Config, ablation: bool = False, progress: bool = True
 
 
 def seed_subrun(run_dir: Path, sub: Path) -> None:
-    """Start a sub-run from the main run's generation, execution and base evaluation (once)."""
+    """Start a sub-run from the main run's generation, execution and base evaluation (once;
+    a base evaluation the main run finished later is copied in when the sub-run is met again)."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     if (sub / "manifest.json").exists():
+        _add_base_evals(run_dir, sub, manifest)
         return
     sub.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     for name in SHARED:
         for path in (run_dir / f"{name}.jsonl", run_dir / f"{name}.dropped.jsonl"):
             shutil.copy2(path, sub / path.name)
@@ -73,6 +77,16 @@ def seed_subrun(run_dir: Path, sub: Path) -> None:
     keep = {name: manifest["stages"][name] for name in (*SHARED, *evals)}
     # the manifest last: it is what marks the copies complete
     atomic_write_text(sub / "manifest.json", json.dumps({**manifest, "stages": keep}, indent=2) + "\n")
+
+
+def _add_base_evals(run_dir: Path, sub: Path, manifest: dict[str, Any]) -> None:
+    sub_manifest = json.loads((sub / "manifest.json").read_text(encoding="utf-8"))
+    missing = [name for name in BASE_EVALS if name in manifest["stages"] and name not in sub_manifest["stages"]]
+    for name in missing:
+        shutil.copytree(run_dir / name, sub / name, dirs_exist_ok=True)
+        sub_manifest["stages"][name] = manifest["stages"][name]
+    if missing:
+        atomic_write_text(sub / "manifest.json", json.dumps(sub_manifest, indent=2) + "\n")
 
 
 def ablation_markdown(reports: dict[str, dict[str, Any]]) -> str:

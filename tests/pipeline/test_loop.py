@@ -177,3 +177,30 @@ def test_the_cli_exports_before_and_after_samples_in_evalplus_format(tmp_path, t
     assert "selfalign experiment --no-progress --export" in readme and "| humaneval |" in readme
     assert "evalplus.evaluate --dataset humaneval --samples after-humaneval.jsonl" in readme
     assert "after-humaneval.jsonl" in capsys.readouterr().out
+
+
+def test_a_base_evaluation_finished_after_the_report_reaches_it_and_the_ablation(tmp_path, tiny_weights):
+    """A run whose report (and ablation sub-runs) were written before eval_native existed:
+    the next `selfalign experiment` runs eval_native, and the reports take it in."""
+    import shutil
+    run = tmp_path / "run"
+    template = tmp_path / "chatml.jinja"
+    template.write_text(CHATML)
+    chat = {"model.options.chat_template": str(template), "train.max_steps": 2,
+            **{f"{stage}.format": "completion" for stage in ("concepts", "instructions", "responses")}}
+    with ScriptedServer() as server:
+        config = load_config(None, _loop(tmp_path, server.url, run, tiny_weights, **chat))
+        run_experiment(config, ablation=True, progress=False)
+        # as if eval_native had not existed then: no step, no copies, reports without it
+        for where in (run, run / "ablation" / "random", run / "ablation" / "failing"):
+            manifest = json.loads((where / "manifest.json").read_text())
+            del manifest["stages"]["eval_native"]
+            (where / "manifest.json").write_text(json.dumps(manifest))
+            shutil.rmtree(where / "eval_native")
+        from selfalign.stages.report import write_report
+        for where in (run, run / "ablation" / "random"):
+            assert "before_formats" not in write_report(where)
+        reports = run_experiment(config, ablation=True, progress=False)
+    assert all("before_formats" in r for r in reports.values())
+    saved = json.loads((run / "ablation" / "failing" / "report" / "report.json").read_text())
+    assert saved["before_formats"] == reports["passing"]["before_formats"]
