@@ -99,7 +99,7 @@ def prompt_tables() -> str:
 DEMO = RESULTS / "demo.json"
 
 
-def keep_demo(run_dir: Path) -> None:
+def keep_demo(run_dir: Path, target: Path = DEMO, command: str = "make demo") -> None:
     """Copy a finished demo run's manifest (stages and config) into bench/results/demo.json."""
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     stages = manifest["stages"]
@@ -107,13 +107,41 @@ def keep_demo(run_dir: Path) -> None:
     if unfinished:
         raise SystemExit(f"{run_dir}: not finished ({', '.join(unfinished)}); run `make demo` first")
     made = time.strftime("%Y-%m-%d", time.gmtime(manifest["created"]))
-    kept = {"command": "make demo", "cores": os.cpu_count(), "date": made,
+    kept = {"command": command, "cores": os.cpu_count(), "date": made,
             "wall_s": round(max(e["finished"] for e in stages.values()) - manifest["created"], 1),
             "config": {"run": manifest["config"]["run"]},
             "stages": {name: {k: v for k, v in entry.items()
                               if k not in ("before", "llm_this_segment", "config_hash", "files")}
                        for name, entry in stages.items()}}
-    DEMO.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
+    target.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
+
+
+DEMO_FAST = RESULTS / "demo-fast.json"
+FAST_COMMAND = ("selfalign experiment configs/demo.toml --model SMOL_Q4_0 --set model.options.parallel=8 "
+                "(SMOL_Q4_0: selfalign quantize of the embedded model)")
+
+
+def demo_speed_block() -> str:
+    """The demo's steps as shipped against the Q4_0 file with batched decoding, time per step."""
+    runs = [json.loads(path.read_text(encoding="utf-8")) for path in (DEMO, DEMO_FAST)]
+    lines = ["| step | `make demo` (Q4_1, one sequence at a time) | Q4_0, `parallel = 8` | time | tokens run per second |",
+             "|---|---:|---:|---:|---:|"]
+
+    def cell(entry: dict) -> tuple[float, float, str]:
+        llm = entry.get("llm") or {}
+        work = llm.get("prompt_evaluated", 0) + llm.get("tokens", 0)
+        seconds = entry.get("seconds", 0.0)
+        return seconds, work / seconds if seconds else 0.0, f"{seconds:.1f} s, {work / 1000:.1f}k tokens"
+
+    for name, entry in runs[0]["stages"].items():
+        if entry.get("seconds", 0.0) < 1.0 or not (entry.get("llm") or {}).get("calls"):
+            continue
+        (a, rate_a, text_a), (b, rate_b, text_b) = cell(entry), cell(runs[1]["stages"].get(name, {}))
+        lines.append(f"| {name} | {text_a} | {text_b} | {a / b:.2f}x | {rate_b / rate_a:.2f}x |")
+    lines += ["", f"Whole run: {runs[0]['wall_s']:.0f} s against {runs[1]['wall_s']:.0f} s = "
+                  f"{runs[0]['wall_s'] / runs[1]['wall_s']:.2f}x ({runs[1]['date']}, {runs[1]['cores']} cores; "
+                  f"`{runs[1]['command']}`)."]
+    return "\n".join(lines)
 
 
 def demo_block() -> str:
@@ -282,7 +310,8 @@ def blocks() -> dict[Path, dict[str, str]]:
     return {README: {"perf": "\n".join(perf), "agreement": "\n".join(agreement), "demo": demo_block(),
                      "experiment": experiment_block()},
             BENCHMARKS: {"prompts": prompt_tables()}, CURATION_DOC: {"curate": curate_block()}, REPORT_DOC: {"report": report_block()},
-            SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()}, BACKENDS_DOC: {"bounds": bounds_block(), "quant": quant_block()}}
+            SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()}, BACKENDS_DOC: {"bounds": bounds_block(), "quant": quant_block(),
+                                                              "demo-speed": demo_speed_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
@@ -299,9 +328,14 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a figure is stale")
     parser.add_argument("--demo", type=Path, metavar="RUN_DIR",
                         help="first keep this finished `make demo` run's funnel as the README's")
+    parser.add_argument("--demo-fast", type=Path, metavar="RUN_DIR",
+                        help="first keep this finished demo run on the Q4_0 file with parallel = 8 "
+                             "(docs/backends.md compares its step times with the demo's)")
     args = parser.parse_args()
     if args.demo:
         keep_demo(args.demo)
+    if args.demo_fast:
+        keep_demo(args.demo_fast, DEMO_FAST, FAST_COMMAND)
     stale = []
     for path, file_blocks in blocks().items():
         current = path.read_text(encoding="utf-8")
