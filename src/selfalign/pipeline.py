@@ -27,6 +27,7 @@ from selfalign.executor.parts import StageParts
 from selfalign.manifest import Manifest
 from selfalign.progress import progress as progress_bar
 from selfalign.records import STAGE_KINDS, Record, content_hash
+from selfalign.seeds.config import portable_source
 from selfalign.settings import Config, to_toml
 from selfalign.stages.base import ArtifactStep, Stage, StageBuilder
 from selfalign.stages.context import RunContext
@@ -74,18 +75,10 @@ def step_hash(config: Config, step: type[Stage] | ArtifactStep, upstream: str,
         sections["model"] = dataclasses.replace(config.model, options=output_options(config.model))
     if portable and "seeds" in sections:
         sections["seeds"] = dataclasses.replace(
-            config.seeds, sources=[_portable_source(s) for s in config.seeds.sources])
+            config.seeds, sources=[portable_source(s, PACKAGE_DIR) for s in config.seeds.sources])
     if getattr(step, "limited", False):
         sections["limit"] = config.run.limit
     return content_hash(step.name, upstream, repr(sections), config.run.seed)
-
-
-def _portable_source(source: str) -> str:
-    try:
-        inside = Path(source).expanduser().resolve().relative_to(PACKAGE_DIR)
-    except (ValueError, OSError):
-        return source
-    return f"<selfalign>/{inside.as_posix()}"
 
 
 def output_options(model: Any) -> dict[str, Any]:

@@ -79,3 +79,18 @@ def test_what_selfalign_execute_writes_for_a_runs_responses_file(tmp_path, capsy
     assert "2 rows -> 1 example in" in capsys.readouterr().out      # two answers to one instruction
     row = json.loads((out / "data.jsonl").read_text())
     assert row["response_id"] in {a.id for a in answers} and row["seed_id"] == "seed1"
+
+
+def test_a_bundled_corpus_is_published_by_its_place_in_the_package_not_this_machines_path():
+    """The dataset's seed_source (and its card) must not carry where this checkout happens to be."""
+    from selfalign.curate.rows import seed_lineage
+    from selfalign.records import Seed
+    from selfalign.seeds.config import demo_corpus
+
+    seeds = [Seed(source=demo_corpus(), path="Lib/heapq.py", content="def f(x):\n    return x", name="f",
+                  start_line=3, end_line=4, license="PSF-2.0"),
+             Seed(source="/data/my-repo", path="a.py", content="def g(x):\n    return x", name="g")]
+    lineage = seed_lineage(seeds)
+    assert lineage[seeds[0].id] == {"source": "<selfalign>/data/corpus/cpython-3.11.jsonl.gz",
+                                    "path": "Lib/heapq.py:3-4", "license": "PSF-2.0"}
+    assert lineage[seeds[1].id]["source"] == "/data/my-repo"        # a user's own source, as given

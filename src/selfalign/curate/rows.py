@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from selfalign.records import Seed, Verdict, content_hash
 from selfalign.sandbox.verdict import STATUSES
+from selfalign.seeds.config import portable_source
 
 TEXT_FIELDS = ("instruction", "response", "code", "tests")
 OPTIONAL_TEXT = ("instruction_id", "seed_id", "response_id", "seed_source", "seed_path", "seed_license")
@@ -75,5 +76,6 @@ def seed_lineage(seeds: Iterable[Seed]) -> dict[str, dict[str, Any]]:
     out = {}
     for seed in seeds:
         where = f"{seed.path}:{seed.start_line}-{seed.end_line}" if seed.path and seed.end_line else seed.path
-        out[seed.id] = {"source": seed.source or None, "path": where or None, "license": seed.license}
+        source = portable_source(seed.source) if seed.source else None
+        out[seed.id] = {"source": source, "path": where or None, "license": seed.license}
     return out

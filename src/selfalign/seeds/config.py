@@ -9,12 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 
 def demo_corpus() -> str:
     """Path of the bundled demo corpus: 39 CPython standard-library modules as one JSONL file
     (The Stack's columns), so the package carries no second copy of stdlib code as modules."""
     return str(resources.files("selfalign") / "data" / "corpus" / "cpython-3.11.jsonl.gz")
+
+
+def portable_source(source: str, package: Path | None = None) -> str:
+    """A seed source as it may be recorded or published: a file shipped inside the package
+    (``package``, default: this installed selfalign) is named by its place there
+    (``<selfalign>/data/corpus/...``), not by where this checkout or venv happens to live;
+    anything else as given."""
+    package = package or Path(str(resources.files("selfalign"))).resolve()
+    try:
+        inside = Path(source).expanduser().resolve().relative_to(package)
+    except (ValueError, OSError):
+        return source
+    return f"<selfalign>/{inside.as_posix()}"
 
 
 BANNED_WORDS = ["todo", "fixme", "bug"]
