@@ -72,7 +72,7 @@ def step_hash(config: Config, step: type[Stage] | ArtifactStep, upstream: str,
     thread count), as in the LLM cache's key."""
     sections: dict[str, Any] = {name: getattr(config, name) for name in step.sections}
     if "model" in sections and filtered:
-        sections["model"] = dataclasses.replace(config.model, options=output_options(config.model))
+        sections["model"] = dataclasses.replace(config.model, options=_output_options(config.model))
     if portable and "seeds" in sections:
         sections["seeds"] = dataclasses.replace(
             config.seeds, sources=[portable_source(s, PACKAGE_DIR) for s in config.seeds.sources])
@@ -81,20 +81,18 @@ def step_hash(config: Config, step: type[Stage] | ArtifactStep, upstream: str,
     return content_hash(step.name, upstream, repr(sections), config.run.seed)
 
 
-def output_options(model: Any) -> dict[str, Any]:
+def _output_options(model: Any) -> dict[str, Any]:
     """``model.options`` without those its backend marks as speed-only (and without credentials
     whatever the backend); all of them when the backend cannot be told without loading."""
     from selfalign.config import is_secret
-    from selfalign.llm import LLMError, resolve_model
-    from selfalign.llm.base import backend_class
+    from selfalign.llm import LLMError, backend_of
 
     options = {k: v for k, v in model.options.items() if not is_secret(k)}
     try:
-        fields = {f.name: f for f in dataclasses.fields(
-            backend_class(resolve_model(model.model or None, model.backend or None)[0]).Options)}
-    except (LLMError, KeyError, ValueError):
+        known = backend_of(model.model or None, model.backend or None).Options
+    except LLMError:
         return options
-    return {k: v for k, v in options.items() if k not in fields or fields[k].metadata.get("output", True)}
+    return {k: v for k, v in options.items() if known.changes_output(k)}
 
 
 def step_digests(config: Config, portable: bool = True, filtered: bool = True) -> dict[str, str]:

@@ -47,10 +47,10 @@ class ReplicaPlan:
 
 def tensor_parallel_size(model: "ModelConfig") -> int:
     """GPUs one replica of the configured model shards itself over (1 unless vLLM does)."""
-    from selfalign.llm import LLMError, backend_class, resolve_model
+    from selfalign.llm import LLMError, backend_of
 
     try:
-        backend = backend_class(resolve_model(model.model or None, model.backend or None)[0])
+        backend = backend_of(model.model or None, model.backend or None)
     except LLMError:         # the stage says what is wrong with the model when it loads it
         return 1
     return backend.tensor_parallel_size(model.options)

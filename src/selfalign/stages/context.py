@@ -83,11 +83,11 @@ class RunContext:
         size = self.config.run.chunk_size
         if size:
             return size
-        from selfalign.llm import LLM, LLMError, backend_class, resolve_model
+        from selfalign.llm import LLM, LLMError, backend_of
 
         m = self.config.model
         try:
-            backend = backend_class(resolve_model(m.model or None, m.backend or None)[0])
+            backend = backend_of(m.model or None, m.backend or None)
         except LLMError:        # a stage that needs the model says so itself, when it loads it
             return LLM.chunk_size
         return backend.suggested_chunk_size(m.options, m.model)
