@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from selfalign.evaluate.compare import compare_results
+from selfalign.evaluate.compare import bench_scores, compare_results
 from selfalign.evaluate.results import read_results
 from selfalign.text import plural
 
@@ -71,8 +71,7 @@ def loop_report(run_dir: str | Path) -> dict[str, Any]:
         report["benchmarks"] = [_rows(c) for c in compare_results(base, read_results(after))]
     else:
         report["notes"].append("no trained model was evaluated: only the base column exists")
-        report["before_only"] = {name: b.get("scores", {}) | {f"base {k}": v for k, v in b.get("base_scores", {}).items()}
-                                 for name, b in base["benchmarks"].items()}
+        report["before_only"] = {name: bench_scores(b) for name, b in base["benchmarks"].items()}
     return report
 
 
@@ -95,12 +94,8 @@ def best_format(instruct: dict[str, Any], native: dict[str, Any] | None
         a, b = bench.get("scores", {}).get("pass@1"), other.get("scores", {}).get("pass@1")
         pick = "native" if a is not None and b is not None and b > a else "instruct"
         chosen[name] = other if pick == "native" else bench
-        formats[name] = {"instruct": _all_scores(bench), "native": _all_scores(other), "chosen": pick}
+        formats[name] = {"instruct": bench_scores(bench), "native": bench_scores(other), "chosen": pick}
     return {**instruct, "benchmarks": chosen}, formats
-
-
-def _all_scores(bench: dict[str, Any]) -> dict[str, float]:
-    return dict(bench.get("scores", {})) | {f"base {k}": v for k, v in bench.get("base_scores", {}).items()}
 
 
 def _rows(c: Any) -> dict[str, Any]:

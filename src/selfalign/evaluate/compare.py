@@ -25,7 +25,8 @@ def _solved(per_problem: dict[str, Any]) -> dict[str, bool]:
     return {tid: row["passed"] > 0 for tid, row in per_problem.items()}
 
 
-def _scores(bench: dict[str, Any]) -> dict[str, float]:
+def bench_scores(bench: dict[str, Any]) -> dict[str, float]:
+    """A results file's benchmark entry as one dict of scores; the base tests' prefixed ``base``."""
     scores = dict(bench.get("scores", {}))
     for key, value in bench.get("base_scores", {}).items():
         scores[f"base {key}"] = value
@@ -42,7 +43,7 @@ def compare_results(a: dict[str, Any], b: dict[str, Any]) -> list[BenchmarkCompa
         solved_a, solved_b = _solved(bench_a["per_problem"]), _solved(bench_b["per_problem"])
         shared = [tid for tid in solved_a if tid in solved_b]
         out.append(BenchmarkComparison(
-            name, _scores(bench_a), _scores(bench_b),
+            name, bench_scores(bench_a), bench_scores(bench_b),
             fixed=[t for t in shared if solved_b[t] and not solved_a[t]],
             broken=[t for t in shared if solved_a[t] and not solved_b[t]],
             same_data=bench_a["dataset"].get("sha256") == bench_b["dataset"].get("sha256")))
