@@ -236,6 +236,20 @@ def scale_generation_block() -> str:
     return "\n".join(lines)
 
 
+def _batching(name: str) -> tuple[str, dict[str, float]]:
+    """A bench/batching.py result: the model file and completion tok/s per variant."""
+    path = RESULTS / name
+    model = _find(path, r"^model (\S+),")[1]
+    rates = {m[1]: float(m[2]) for m in re.finditer(r"^\| (raw|par=\d+) \| ([\d.]+) \|",
+                                                   path.read_text(encoding="utf-8"), re.MULTILINE)}
+    return model, rates
+
+
+def _best_batched(rates: dict[str, float]) -> tuple[float, str]:
+    """The fastest batched variant of a bench/batching.py result: its tok/s and ``par=K``."""
+    return max((rate, name) for name, rate in rates.items() if name != "raw")
+
+
 def bounds_block() -> str:
     """bench/bounds.py's limits beside bench/batching.py's best batched speed-up, per model."""
     lines = ["| model | weights | read bandwidth | one sequence, greedy | its weight traffic | "
@@ -249,12 +263,11 @@ def bounds_block() -> str:
         decode = _find(path, r"decode, one sequence: ([\d.]+) tok/s -> weight traffic ([\d.]+) GB/s = (\d+)%")
         sampler = _find(path, r"the sampler costs ([\d.]+) ms per token")[1]
         ceiling = _find(path, r"512 tokens in one batch: (\d+) tok/s = ([\d.]+)x")
-        best = max(((float(m[2]), m[1]) for m in re.finditer(
-            r"^\| par=(\d+) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|",
-            (RESULTS / batching).read_text(encoding="utf-8"), re.MULTILINE)))
+        rates = _batching(batching)[1]
+        best, variant = _best_batched(rates)
         lines.append(f"| {name} | {weights} MB | {bw} GB/s | {decode[1]} tok/s | {decode[2]} GB/s "
                      f"({decode[3]}%) | {sampler} ms | {ceiling[1]} tok/s ({ceiling[2]}x) | "
-                     f"{best[0]:.2f}x at {best[1]} sequences |")
+                     f"{best / rates['raw']:.2f}x at {variant.removeprefix('par=')} sequences |")
     kv = RESULTS / "kv-length-qwen.txt"
     short = _find(kv, r"^short prompts \(~(\d+) tokens\): .* = ([\d.]+)x")
     long = _find(kv, r"^long prompts \(~(\d+) tokens\): .* = ([\d.]+)x")
@@ -263,15 +276,6 @@ def bounds_block() -> str:
                   f"{long[2]}x with the responses stage's prompts of ~{long[1]} tokens (their "
                   "prompt evaluation included)."]
     return "\n".join(lines)
-
-
-def _batching(name: str) -> tuple[str, dict[str, float]]:
-    """A bench/batching.py result: the model file and completion tok/s per variant."""
-    path = RESULTS / name
-    model = _find(path, r"^model (\S+),")[1]
-    rates = {m[1]: float(m[2]) for m in re.finditer(r"^\| (raw|par=\d+) \| ([\d.]+) \|",
-                                                   path.read_text(encoding="utf-8"), re.MULTILINE)}
-    return model, rates
 
 
 def quant_block() -> str:
@@ -283,9 +287,9 @@ def quant_block() -> str:
         base = _batching(original)[1]["raw"]
         for name in (original, q4_0):
             model, rates = _batching(name)
-            best = max((v, k) for k, v in rates.items() if k != "raw")
-            lines.append(f"| {label} | {model} | {rates['raw']:.1f} tok/s | {best[0]:.1f} tok/s ({best[1]}) | "
-                         f"{best[0] / rates['raw']:.2f}x | {best[0] / base:.2f}x |")
+            best, variant = _best_batched(rates)
+            lines.append(f"| {label} | {model} | {rates['raw']:.1f} tok/s | {best:.1f} tok/s ({variant}) | "
+                         f"{best / rates['raw']:.2f}x | {best / base:.2f}x |")
     return "\n".join(lines)
 
 

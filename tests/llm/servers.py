@@ -110,6 +110,7 @@ class FakeOpenAIServer:
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        _counted = False      # this request is counted in the server's in_flight
 
         def log_message(self, *args: object) -> None:  # keep pytest output clean
             pass
@@ -138,7 +139,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def _leave(self) -> None:
             # A request stops being in flight before its answer is written: the client may send
             # its next request the moment it reads this one, before this thread runs again.
-            if getattr(self, "_counted", False):
+            if self._counted:
                 self._counted = False
                 server.done()
 

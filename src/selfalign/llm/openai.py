@@ -121,7 +121,7 @@ class OpenAILLM(LLM):
     @classmethod
     def suggested_chunk_size(cls, options: dict[str, Any], model: str = "") -> int:
         """256 requests per server in the list, so each keeps a full queue."""
-        return cls.chunk_size * max(1, len(server_urls(model)) if model else 1)
+        return cls.chunk_size * max(1, len(server_urls(model)))
 
     def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
         self.urls = server_urls(model)
