@@ -10,7 +10,7 @@ import pytest
 
 from selfalign.quality.dedup import (ExactDeduper, candidate_pairs, duplicate_pairs, estimated_jaccard,
                                     exact_duplicates, exact_jaccard, near_duplicates)
-from selfalign.quality.minhash import (LocalSketcher, MinHashParams, _shingle_hashes, jaccard, shingle_set,
+from selfalign.quality.minhash import (LocalSketcher, MinHashParams, shingle_hashes, jaccard, shingle_set,
                                       signatures, sketch, sketch_texts, word_tokens)
 
 
@@ -47,7 +47,7 @@ def test_vectorised_shingles_match_the_reference_shingles():
     texts = ["a b c d e f g", "x", "", "  ", "é ü naïve straße def f(x): return x+1", "a a a a a a a a",
              "one two three", "def f(a, b):\n    return a * b  # times\n"]
     for size in (1, 3, 5):
-        hashes, owner = _shingle_hashes(texts, size)
+        hashes, owner = shingle_hashes(texts, size)
         for i, text in enumerate(texts):
             assert len(set(hashes[owner == i].tolist())) == len(shingle_set(text, size)), (text, size)
 
@@ -58,7 +58,7 @@ def test_shingle_counts_match_the_reference_tokens():
 
 
 def test_equal_tokens_hash_equal_across_texts_and_positions():
-    hashes, owner = _shingle_hashes(["alpha beta gamma", "zeta alpha beta gamma"], 3)
+    hashes, owner = shingle_hashes(["alpha beta gamma", "zeta alpha beta gamma"], 3)
     assert set(hashes[owner == 0].tolist()) <= set(hashes[owner == 1].tolist())
 
 

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .minhash import LOCAL, _EMPTY, MinHashParams, Sketcher, _shingle_hashes, band_keys, sketch_texts
+from .minhash import EMPTY, LOCAL, MinHashParams, Sketcher, band_keys, shingle_hashes, sketch_texts
 
 _SMALL_BUCKET = 16   # LSH buckets up to this size are paired in vectorised passes
 _MAX_BUCKET = 2000   # beyond this, a bucket's extra members pair only with its first one
@@ -32,7 +32,7 @@ def candidate_pairs(sig: np.ndarray, params: MinHashParams, keys: np.ndarray | N
     ``keys``: the rows' ``band_keys`` when already computed (by the shards' tasks)."""
     n = len(sig)
     keys = band_keys(sig, params) if keys is None else keys
-    valid = np.flatnonzero(sig[:, 0] != _EMPTY)
+    valid = np.flatnonzero(sig[:, 0] != EMPTY)
     flat_keys, flat_ids = keys[valid].ravel(), np.repeat(valid, keys.shape[1])
     order = np.argsort(flat_keys, kind="stable")
     pairs = _bucket_pairs(flat_keys[order], flat_ids[order])
@@ -75,7 +75,7 @@ def exact_jaccard(texts: Sequence[str], pairs: np.ndarray, size: int) -> np.ndar
         return np.zeros(0)
     docs, local = np.unique(pairs, return_inverse=True)
     local = local.reshape(pairs.shape)
-    shingles, owner = _shingle_hashes([texts[i] for i in docs], size)
+    shingles, owner = shingle_hashes([texts[i] for i in docs], size)
     keys = np.unique((owner.astype(np.uint64) << np.uint64(32)) | shingles.astype(np.uint64))
     key_owner = (keys >> np.uint64(32)).astype(np.int64)
     bounds = np.searchsorted(key_owner, np.arange(len(docs) + 1))

@@ -32,7 +32,7 @@ import numpy as np
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]+")
 _SHINGLE_BASE = np.uint64(0x9E3779B97F4A7C15)
-_EMPTY = np.uint32(0xFFFFFFFF)
+EMPTY = np.uint32(0xFFFFFFFF)   # the signature value of a text with no tokens
 SHARD_BYTES = 1 << 22   # text per sketched shard: peak memory stays ~40x that
 
 
@@ -89,7 +89,7 @@ def _token_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return hashes, np.searchsorted(doc_starts, starts, side="right") - 1
 
 
-def _shingle_hashes(texts: Sequence[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(texts: Sequence[str], size: int) -> tuple[np.ndarray, np.ndarray]:
     """32-bit shingle hashes and their text index; a text shorter than ``size`` is one shingle."""
     tokens, owner = _token_hashes(texts)
     n = len(tokens)
@@ -195,7 +195,7 @@ def sketch_texts(texts: Sequence[str], params: MinHashParams, sketcher: Sketcher
 
 def sketch(texts: Sequence[str], params: MinHashParams) -> Sketches:
     """One shard's sketches, in one numpy pass over its texts (a cluster runs this as a task)."""
-    shingles, owner = _shingle_hashes(texts, params.shingle_size)
+    shingles, owner = shingle_hashes(texts, params.shingle_size)
     sig, filled = _signatures(shingles, owner, len(texts), params)
     counts = np.maximum(np.bincount(owner, minlength=len(texts)), 1)
     return Sketches(sig, filled, counts, band_keys(sig, params))
@@ -214,11 +214,11 @@ def _signatures(shingles: np.ndarray, owner: np.ndarray, n: int,
     h = _salted(shingles, params.seed)
     bins = (h % np.uint64(p)).astype(np.int64)
     values = (h >> np.uint64(32)).astype(np.uint32)
-    values[values == _EMPTY] -= np.uint32(1)
-    sig = np.full(n * p, _EMPTY, dtype=np.uint32)
+    values[values == EMPTY] -= np.uint32(1)
+    sig = np.full(n * p, EMPTY, dtype=np.uint32)
     np.minimum.at(sig, owner * p + bins, values)
     sig = sig.reshape(n, p)
-    return _densify(sig), (sig != _EMPTY).sum(axis=1)
+    return _densify(sig), (sig != EMPTY).sum(axis=1)
 
 
 def _densify(sig: np.ndarray) -> np.ndarray:
@@ -228,14 +228,14 @@ def _densify(sig: np.ndarray) -> np.ndarray:
     if n == 0:
         return sig
     doubled = np.concatenate([sig, sig], axis=1)
-    idx = np.where(doubled != _EMPTY, np.arange(2 * p), 2 * p)
+    idx = np.where(doubled != EMPTY, np.arange(2 * p), 2 * p)
     donor = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1][:, :p]
     has_any = donor[:, 0] < 2 * p
     donor = np.where(has_any[:, None], donor, np.arange(p))
     dist = (donor - np.arange(p)).astype(np.uint32)
     with np.errstate(over="ignore"):
         filled = np.take_along_axis(doubled, donor, axis=1) + dist * np.uint32(0x9E3779B1)
-    return np.where(has_any[:, None], filled, _EMPTY).astype(np.uint32)
+    return np.where(has_any[:, None], filled, EMPTY).astype(np.uint32)
 
 
 @lru_cache(maxsize=32)
