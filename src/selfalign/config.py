@@ -31,11 +31,35 @@ class ConfigError(ValueError):
     """A config file or override the user must fix; the message names the key."""
 
 
-def setting(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with its help text (shown by ``selfalign config``)."""
+def setting(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING,
+            added: bool = False) -> Any:
+    """A dataclass field with its help text (shown by ``selfalign config``).
+
+    ``added``: a setting that came after runs were already recorded. A section whose class uses
+    ``section_repr`` leaves it out of its repr (and so out of the steps' config digests) while
+    it has its default, so a run recorded before the setting existed still resumes."""
+    metadata = {"help": text, "added": added}
     if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata={"help": text})
-    return field(default=default, metadata={"help": text})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def section_repr(self: Any) -> str:
+    """A dataclass's own repr, without the ``added`` settings that hold their default (use as
+    ``__repr__`` of a ``@dataclass(repr=False)`` section)."""
+    shown = []
+    for f in dataclasses.fields(self):
+        value = getattr(self, f.name)
+        if not f.repr or (f.metadata.get("added") and value == _default_of(f)):
+            continue
+        shown.append(f"{f.name}={value!r}")
+    return f"{type(self).__qualname__}({', '.join(shown)})"
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:   # type: ignore[misc]
+        return f.default_factory()                      # type: ignore[misc]
+    return f.default
 
 
 def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:

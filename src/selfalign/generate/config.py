@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from selfalign.config import setting
+from selfalign.config import section_repr, setting
 from selfalign.generate.prompts import FORMATS
 
 FORMAT_HELP = ("prompt format: completion (few-shot text to continue), chat (the examples as "
@@ -54,6 +54,16 @@ class ResponsesConfig:
     temperature: float = setting("sampling temperature", 0.7)
     max_tokens: int = setting("new tokens per answer; longer answers are dropped as truncated", 768)
     format: str = setting(FORMAT_HELP, "auto")
+    ask_tests: bool = setting("when an answer ends after its solution with no tests, continue it once "
+                              "with a 'Tests:' block for the model to fill (its tests are still its "
+                              "own and still run; the training response is the answer before them)",
+                              False, added=True)
+    tests_max_tokens: int = setting("new tokens for the tests of an answer continued by ask_tests; "
+                                    "longer tests are dropped as truncated", 384, added=True)
+
+    __repr__ = section_repr
 
     def __post_init__(self) -> None:
         check_format("responses", self.format)
+        if self.tests_max_tokens < 1:
+            raise ValueError(f"responses.tests_max_tokens must be at least 1, got {self.tests_max_tokens}")

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from selfalign.generate.parse import Drop
 from selfalign.generate.prompts import FewShot
-from selfalign.llm.base import LLM, Completion, LLMError, Request, SamplingParams
+from selfalign.llm.base import LLM, Completion, LLMError, Request, Result, SamplingParams
 from selfalign.records import Dropped, Record
 from selfalign.stages.base import sampling_seed
 from selfalign.store import iter_jsonl
@@ -45,17 +45,27 @@ def stops(llm: LLM, fmt: str, completion: tuple[str, ...], both: tuple[str, ...]
 
 
 def usage(c: Completion) -> dict[str, Any]:
-    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+    used = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
             "finish_reason": c.finish_reason}
+    if getattr(c, "tests_asked", False):   # an answer continued for its tests (responses.ask_tests)
+        used["tests_asked"] = True
+    return used
 
 
 def generate_records(llm: LLM, requests: list[Request], parents: Sequence[Record],
                      build: Callable[[Any, Completion, int], Record | Drop],
                      fmt: str = "completion") -> Iterator[Record | Dropped]:
-    """One LLM call for the chunk; ``build(parent, completion, sample_index)`` makes each record.
-    A drop carries what it answered (the instruction of a response, the concepts of an
-    instruction), so a dropped row can be read without looking its parent up."""
-    for parent, result in zip(parents, llm.generate(requests)):
+    """One LLM call for the chunk; ``build(parent, completion, sample_index)`` makes each record."""
+    yield from records_from(parents, llm.generate(requests), build, fmt)
+
+
+def records_from(parents: Sequence[Record], results: Sequence[Result],
+                 build: Callable[[Any, Completion, int], Record | Drop],
+                 fmt: str = "completion") -> Iterator[Record | Dropped]:
+    """Each completion of each parent's result as a record or a drop. A drop carries what it
+    answered (the instruction of a response, the concepts of an instruction), so a dropped row
+    can be read without looking its parent up."""
+    for parent, result in zip(parents, results):
         asked = {k: getattr(parent, k) for k in ("instruction", "concepts") if hasattr(parent, k)}
         for j, completion in enumerate(result.completions):
             base = {"parent_id": parent.id, **asked, "sample": j, "raw": completion.text,
