@@ -139,10 +139,19 @@ def main() -> int:
     print(f"| truncated, ending in a loop of near-identical lines | {share(loops, len(truncated))} |")
     for detail, count in no_tests.most_common():
         print(f"| no_tests: {detail} | {count} |")
+    asked = [r.get("meta", {}) for r in kept] + [d["record"] for d in dropped]
+    if any(fields.get("tests_asked") for fields in asked):
+        asked_kept = sum(bool(r.get("meta", {}).get("tests_asked")) for r in kept)
+        asked_dropped = collections.Counter(d["reason"] for d in dropped if d["record"].get("tests_asked"))
+        print(f"| continued for their tests (responses.ask_tests) | {asked_kept + sum(asked_dropped.values())}: "
+              f"kept {asked_kept}" + (f", dropped {top(asked_dropped)}" if asked_dropped else "") + " |")
     print(f"| executed | {executed} |")
     print(f"| passed | {share(len(passed), executed)} |")
     print(f"| failed | {share(len(failed), executed)}: {top(errors)} |")
     print(f"| failed, tests call a name no program defines | {share(strangers, len(failed))} |")
+    if any(r.get("meta", {}).get("tests_asked") for r in kept):
+        print(f"| passed, of the answers continued for their tests | "
+              f"{sum(bool(r.get('meta', {}).get('tests_asked')) for r in passed)} |")
     print(f"| instructions with a passing answer | {share(passing_instructions, instructions)} |")
     per_100 = 100 * len(passed) / instructions if instructions else 0.0
     print(f"| passing answers per 100 instructions | {per_100:.1f} |")
