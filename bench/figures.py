@@ -34,6 +34,7 @@ SCALING_DOC = REPO / "docs" / "scaling.md"
 BACKENDS_DOC = REPO / "docs" / "backends.md"
 CURATION_DOC = REPO / "docs" / "curation.md"
 TRAINING_DOC = REPO / "docs" / "training.md"
+LOOP_DOC = REPO / "docs" / "loop.md"
 
 
 def _find(path: Path, pattern: str) -> re.Match:
@@ -531,6 +532,14 @@ def embedded_floor_block() -> str:
             f"`bench/results/{path.name}`), pass@1 on the base / plus tests: {', '.join(scores)}.")
 
 
+def yield_block() -> str:
+    """bench/yields.py on the Qwen experiment: where its answers were lost, as the script printed it."""
+    path = RESULTS / "yield-qwen.txt"
+    m = _find(path, r"^# command: (.*?)  \((.*)\); (\d{4}-\d\d-\d\d)$")
+    table = path.read_text(encoding="utf-8").split("\n\n", 1)[1].strip()
+    return f"`{m[1]}` ({m[3]}), on {m[2]}:\n\n{table}"
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
@@ -543,7 +552,7 @@ def blocks() -> dict[Path, dict[str, str]]:
             CURATION_DOC: {"curate": curate_block()}, REPORT_DOC: {"report": report_block()},
             SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()},
             BACKENDS_DOC: {"bounds": bounds_block(), "quant": quant_block(), "demo-speed": demo_speed_block()},
-            TRAINING_DOC: {"training": training_block()}}
+            TRAINING_DOC: {"training": training_block()}, LOOP_DOC: {"yield": yield_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:

@@ -11,7 +11,9 @@ generated or executed again) and breaks the loss down further than the funnel do
 - answers without tests: the parser's detail (the solution alone, or blocks without a test);
 - executed answers: passed, and the failures' error types; failures whose tests call a function
   that neither the solution nor the tests define (tests copied from the few-shot example, say);
-- instructions with at least one passing answer, and passing answers per 100 instructions.
+- instructions with at least one passing answer, and passing answers per 100 instructions;
+- the responses stage's tokens written (the share spent on answers that were then truncated)
+  and its time per passing answer, from the manifest.
 
     python bench/yields.py runs/exp-qwen-0.5b > bench/results/yield-qwen.txt
 """
@@ -42,6 +44,13 @@ def rows(path: Path) -> Iterator[dict[str, Any]]:
             if isinstance(row, dict) and row.get("format") == "selfalign" and "kind" in row:
                 continue
             yield row
+
+
+def manifest_entry(run: Path, stage: str) -> dict[str, Any]:
+    path = run / "manifest.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8")).get("stages", {}).get(stage, {})
 
 
 def degenerate(text: str) -> bool:
@@ -86,7 +95,7 @@ def no_tests_detail(text: str) -> str:
     detail = made.detail if isinstance(made, Drop) else "parsed today"
     if re.search(r"^assert\b", text, re.MULTILINE):
         detail += "; asserts inside the solution's block"
-    return re.sub(r"\d+ (code blocks?|without)", r"N \1", detail)
+    return re.sub(r"\d+ code blocks?", "N code block(s)", re.sub(r"\d+ without", "N without", detail))
 
 
 def top(counter: collections.Counter, k: int = 6) -> str:
@@ -155,6 +164,15 @@ def main() -> int:
     print(f"| instructions with a passing answer | {share(passing_instructions, instructions)} |")
     per_100 = 100 * len(passed) / instructions if instructions else 0.0
     print(f"| passing answers per 100 instructions | {per_100:.1f} |")
+    stage = manifest_entry(run, "responses")
+    written = (stage.get("llm") or {}).get("tokens", 0)
+    if written:
+        in_truncated = sum(r.get("completion_tokens", 0) for r in truncated)
+        print(f"| tokens written by the responses stage | {written:,}, of which in truncated answers "
+              f"{in_truncated:,} ({in_truncated / written:.0%}) |")
+    if stage.get("seconds"):
+        each = f", {stage['seconds'] / len(passed):,.0f} s per passing answer" if passed else ""
+        print(f"| responses stage time (manifest) | {stage['seconds']:,.0f} s{each} |")
     return 0
 
 
