@@ -540,6 +540,15 @@ def yield_block() -> str:
     return f"`{m[1]}` ({m[3]}), on {m[2]}:\n\n{table}"
 
 
+def control_block() -> str:
+    """bench/control.py on the Qwen experiment: the conversion control beside the before/after."""
+    path = RESULTS / "qwen-control.txt"
+    command = _find(path, r"^# command: (.*?); (\d{4}-\d\d-\d\d)")
+    control = _find(path, r"^# control: (.*)$")[1].replace("; selfalign eval", "`, then `selfalign eval")
+    table = path.read_text(encoding="utf-8").split("\n\n", 1)[1].strip()
+    return (f"`{command[1]}` ({command[2]}); the control: `{control}`:\n\n{table}")
+
+
 def blocks() -> dict[Path, dict[str, str]]:
     perf = ["| claim | selfalign | baseline | ratio |", "|---|---|---|---|", *perf_rows()]
     agreement = ["| greedy samples of | HumanEval+ (base / plus verdicts) | MBPP+ (base / plus) |",
@@ -552,7 +561,7 @@ def blocks() -> dict[Path, dict[str, str]]:
             CURATION_DOC: {"curate": curate_block()}, REPORT_DOC: {"report": report_block()},
             SCALING_DOC: {"scale": scale_block(), "scale-generation": scale_generation_block()},
             BACKENDS_DOC: {"bounds": bounds_block(), "quant": quant_block(), "demo-speed": demo_speed_block()},
-            TRAINING_DOC: {"training": training_block()}, LOOP_DOC: {"yield": yield_block()}}
+            TRAINING_DOC: {"training": training_block()}, LOOP_DOC: {"yield": yield_block(), "control": control_block()}}
 
 
 def render(text: str, file_blocks: dict[str, str], where: Path) -> str:
