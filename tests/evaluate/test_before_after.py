@@ -48,3 +48,21 @@ def test_the_report_compares_the_trained_model_with_the_better_format_and_names_
     text = render_markdown(report)
     assert ("Before on HumanEval+: the base's better prompt format, native (pass@1 instruct template 50.0, "
             "own chat template 55.0).") in text
+
+
+def _card(run, train_rows: int, effective_batch: int) -> None:
+    (run / "train").mkdir(parents=True)
+    (run / "train" / "selfalign.json").write_text(json.dumps({
+        "base_model": {"model": "base.gguf"},
+        "dataset": {"rows": train_rows + 1, "train": train_rows, "eval": 1, "sha256": "x"},
+        "training": {"steps": 3, "epochs": 3.0, "train_loss": 0.3, "eval_loss": 0.6, "seconds": 60.0,
+                     "precision": "fp32", "effective_batch": effective_batch}}))
+
+
+def test_training_on_fewer_rows_than_one_batch_is_called_out_in_the_report(tmp_path):
+    _card(tmp_path / "small", 2, 8)
+    _card(tmp_path / "enough", 8, 8)
+    small, enough = loop_report(tmp_path / "small"), loop_report(tmp_path / "enough")
+    assert any("2 rows, fewer than one effective batch (8)" in n for n in small["notes"])
+    assert not any("effective batch" in n for n in enough["notes"])
+    assert "Note: trained on 2 rows, fewer than one effective batch (8)" in render_markdown(small)

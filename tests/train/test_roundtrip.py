@@ -113,3 +113,14 @@ def test_the_smoke_check_reports_a_model_that_does_not_stop():
     net.generation_config.suppress_tokens = [tok.eos_token_id, tok.convert_tokens_to_ids("###")]
     report = smoke_generate(net, tok, [render_prompt("add two numbers")], "instruct", 8)
     assert report["ok"] is False and report["samples"][0]["stop"] == "length" and report["samples"][0]["tokens"] == 8
+
+
+def test_fewer_rows_than_one_batch_is_a_warning(tmp_path, word_model_dir, capsys):
+    data = write_jsonl(tmp_path / "sft.jsonl", sft_rows(ROWS[:2]))
+    train(data, tmp_path / "small", quick_config(max_steps=1, batch_size=2, grad_accum=2), str(word_model_dir),
+          progress=False)
+    assert "warning: 2 training rows, fewer than one effective batch (4 = batch_size x grad_accum)" in \
+        capsys.readouterr().err
+    train(data, tmp_path / "enough", quick_config(max_steps=1, batch_size=2, grad_accum=1), str(word_model_dir),
+          progress=False)
+    assert "effective batch" not in capsys.readouterr().err

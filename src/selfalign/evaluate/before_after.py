@@ -42,6 +42,17 @@ def skipped_reason(run_dir: Path, step: str) -> str | None:
     return marker.get("summary", {}).get("skipped")
 
 
+def small_data_note(rows: int, effective_batch: int | None) -> str | None:
+    """A caution when the model trained on fewer rows than one optimizer step takes: each step
+    then fits the same few examples, with a step size that does not shrink with the data (Adam,
+    Adafactor), which can cost the model more than it learns (docs/loop.md)."""
+    if not effective_batch or rows >= effective_batch:
+        return None
+    return (f"trained on {plural(rows, 'row')}, fewer than one effective batch ({effective_batch}): every "
+            "optimizer step fitted the same few examples, which can cost a model more than it learns; "
+            "compare with a control exported without learning (bench/control.py, docs/loop.md)")
+
+
 def loop_report(run_dir: str | Path) -> dict[str, Any]:
     run = Path(run_dir)
     manifest = _read_json(run / "manifest.json") or {}
@@ -61,6 +72,9 @@ def loop_report(run_dir: str | Path) -> dict[str, Any]:
         report["training"] = {k: t.get(k) for k in ("steps", "epochs", "train_loss", "eval_loss", "seconds",
                                                    "precision", "effective_batch")}
         report["base_model"] = card["base_model"]["model"]
+        small = small_data_note(card["dataset"]["train"], t.get("effective_batch"))
+        if small:
+            report["notes"].append(small)
     before, after = (run / "eval_base" / "results.json"), (run / "eval_trained" / "results.json")
     if not before.exists():
         return report

@@ -37,6 +37,7 @@ from typing import Any, Iterator
 from selfalign.config import to_toml
 from selfalign.store import atomic_write_text
 from selfalign.template import SYSTEM
+from selfalign.text import plural
 from selfalign.train import checks, data, export, packing
 from selfalign.train.config import TrainConfig
 from selfalign.train.curve import write_curve
@@ -164,6 +165,10 @@ def _train_and_save(rows: list[data.Row], base: BaseModel, cfg: TrainConfig, out
     template_report = checks.check_template(rows, tokenizer, cfg.template,
                                              packing.collator(tokenizer.pad_token_id, cfg.packing))
     train_ds, eval_ds, stats, probes, probe_rows = _prepare(rows, tokenizer, cfg)
+    if is_main and stats.train < cfg.effective_batch:
+        print(f"warning: {plural(stats.train, 'training row')}, fewer than one effective batch "
+              f"({cfg.effective_batch} = batch_size x grad_accum): every optimizer step fits the same few "
+              "examples, which can cost the model more than it learns (docs/loop.md)", file=sys.stderr)
     precision = resolve_precision(cfg.precision)
     net = load_model(base, precision, cfg.dropout, cfg.attn_implementation, cfg.trust_remote_code)
     original_attn = net.config._attn_implementation
