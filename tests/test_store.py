@@ -70,3 +70,19 @@ def test_wrong_kind_version_encoding_and_missing(tmp_path):
         list(read_records(path, "seed"))
     with pytest.raises(InputError, match="file not found"):
         list(read_records(tmp_path / "missing.jsonl", "seed"))
+
+
+def test_written_files_get_the_users_usual_permissions_not_private_ones(tmp_path):
+    """mkstemp makes 0600 files; a run's outputs get 0666 less the umask, like any file."""
+    import os
+    import stat
+
+    from selfalign.store import atomic_write_text
+
+    umask = os.umask(0)
+    os.umask(umask)
+    atomic_write_text(tmp_path / "a.txt", "x")
+    out = AtomicJsonl(tmp_path / "b.jsonl")
+    out.commit()
+    for name in ("a.txt", "b.jsonl"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
