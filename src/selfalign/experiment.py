@@ -140,8 +140,12 @@ def export_samples(run_dir: Path, out: Path, command: str) -> list[Path]:
     for table in ("report.json", "ablation.json"):   # the tables as data, for bench/figures.py
         if (run_dir / "report" / table).is_file():
             shutil.copy2(run_dir / "report" / table, out / table)
+    card = run_dir / "train" / "selfalign.json"
+    base = json.loads(card.read_text(encoding="utf-8")).get("base_model", {}) if card.is_file() else {}
+    model = ([f"Base model: `{Path(base['model']).name}`" + (f" (sha256 `{base['sha256']}`)" if base.get("sha256") else "")
+              + ".", ""] if base.get("model") else [])
     parts = [f"# {out.name}: before and after self-alignment", "",
-             "Made by:", "", "```bash", command, "```", "",
+             "Made by:", "", "```bash", command, "```", "", *model,
              "Greedy samples (one per problem) of the base model (`before-*`) and of the model "
              "trained on its own execution-checked data (`after-*`), in the EvalPlus sample "
              "format. Rescore them with EvalPlus, e.g.:", "", "```bash",

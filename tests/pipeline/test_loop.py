@@ -176,6 +176,9 @@ def test_the_cli_exports_before_and_after_samples_in_evalplus_format(tmp_path, t
     readme = (out / "README.md").read_text()
     assert "selfalign experiment --no-progress --export" in readme and "| humaneval |" in readme
     assert "evalplus.evaluate --dataset humaneval --samples after-humaneval.jsonl" in readme
+    base = json.loads((run / "train" / "selfalign.json").read_text())["base_model"]
+    sha = f" (sha256 `{base['sha256']}`)" if base.get("sha256") else ""     # a directory has none
+    assert f"Base model: `{Path(base['model']).name}`{sha}." in readme
     assert "after-humaneval.jsonl" in capsys.readouterr().out
 
 
