@@ -83,16 +83,21 @@ def records_from(parents: Sequence[Record], results: Sequence[Result],
                 yield made
 
 
-def formats_used(run_dir: Path, stage: str) -> dict[str, Any]:
-    """The manifest's summary of a generation stage: the prompt format(s) its outputs were
-    generated in, read from the outputs (a resumed stage reports what really ran)."""
-    seen: set[str] = set()
-    for name in (f"{stage}.jsonl", f"{stage}.dropped.jsonl"):
+def output_fields(run_dir: Path, stage: str) -> Iterator[tuple[bool, dict[str, Any]]]:
+    """(kept, generation fields) of every output of a generation stage: a record's ``meta``, a
+    drop's ``record`` fields, read from the stage's files as they are."""
+    for name, kept in ((f"{stage}.jsonl", True), (f"{stage}.dropped.jsonl", False)):
         if not (run_dir / name).is_file():
             continue
         for _, row in iter_jsonl(run_dir / name):
             if isinstance(row, dict):
                 fields = row.get("record") if "reason" in row else row.get("meta")
-                if isinstance(fields, dict) and isinstance(fields.get("format"), str):
-                    seen.add(fields["format"])
+                if isinstance(fields, dict):
+                    yield kept, fields
+
+
+def formats_used(run_dir: Path, stage: str) -> dict[str, Any]:
+    """The manifest's summary of a generation stage: the prompt format(s) its outputs were
+    generated in, read from the outputs (a resumed stage reports what really ran)."""
+    seen = {f["format"] for _, f in output_fields(run_dir, stage) if isinstance(f.get("format"), str)}
     return {"format": sorted(seen)}

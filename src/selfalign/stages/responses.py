@@ -23,9 +23,8 @@ from selfalign.llm.base import LLM, Completion, Request, Result
 from selfalign.records import Dropped, Instruction, Record, Response
 from selfalign.stages.base import Items, Stage, item_rng
 from selfalign.stages.context import RunContext
-from selfalign.stages.generation import (formats_used, prompt_format, records_from, render, sampling,
-                                         stops, usage)
-from selfalign.store import iter_jsonl
+from selfalign.stages.generation import (formats_used, output_fields, prompt_format, records_from, render,
+                                         sampling, stops, usage)
 
 TESTS_CUE = "\n\nTests:\n```python\n"
 TESTS_END = "```"
@@ -108,16 +107,8 @@ def wants_tests(answer: Completion) -> bool:
 
 def count_tests_asked(run_dir: Path) -> dict[str, int]:
     """How many answers were continued for their tests, and how many of those were kept."""
-    counts = {"asked": 0, "kept": 0}
-    for name, key in ((f"{ResponsesStage.name}.jsonl", "meta"), (f"{ResponsesStage.name}.dropped.jsonl", "record")):
-        if not (run_dir / name).is_file():
-            continue
-        for _, row in iter_jsonl(run_dir / name):
-            fields = row.get(key) if isinstance(row, dict) else None
-            if isinstance(fields, dict) and fields.get("tests_asked"):
-                counts["asked"] += 1
-                counts["kept"] += key == "meta"
-    return counts
+    asked = [kept for kept, fields in output_fields(run_dir, ResponsesStage.name) if fields.get("tests_asked")]
+    return {"asked": len(asked), "kept": sum(asked)}
 
 
 def _build(ins: Instruction, completion: Completion, sample: int) -> Response | Drop:
